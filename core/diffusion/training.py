@@ -1,0 +1,122 @@
+"""Training the tiny UNet on the open image itself (internal learning, Cherel et al.).
+
+Each step draws random crops of the training region, hides a synthetic stroke (or box) mask on top of
+the real hole, noises the crop to a random timestep and asks the network for x0. The loss is the squared
+error on pixels that the synthetic mask hid but that are known -- never on the real hole, whose pixels
+we do not have -- averaged over all pixels as in the authors' code.
+
+Decisions beyond the paper, each measured on dev images (see the README's numbers):
+- crops of 64 px and batch 8 instead of 256 px and batch 16: ~16x cheaper steps, and at a fixed wait on a
+  CPU more steps beat bigger crops;
+- synthetic strokes sized from the real hole's thickness rather than fixed 12-40 px: the model learns to
+  fill holes of the width it will have to fill;
+- Adam at 1e-3 decaying (cosine) to 1e-4 rather than 1e-4 then 1e-5: short budgets need the larger rate;
+- horizontal flips of the crops.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.diffusion.schedule import Schedule
+from core.diffusion.unet import TinyUNet
+from core.masks import random_box, random_strokes
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    crop: int = 64
+    batch: int = 8
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    stroke_width: tuple[float, float] = (6.0, 20.0)
+    box_fraction: float = 0.25  # share of synthetic masks that are rectangles instead of strokes
+    hflip: bool = True
+    bf16: bool | None = None  # None = decide by hardware (core.runtime.autocast_dtype)
+    channels_last: bool = False
+
+
+def stroke_widths_for(hole_thickness: float, crop: int) -> tuple[float, float]:
+    """Synthetic stroke widths matched to the real hole: 0.5x to 1.1x its thickness, within the crop."""
+    hi = float(np.clip(1.1 * hole_thickness, 4.0, crop * 0.5))
+    lo = float(np.clip(0.5 * hole_thickness, 3.0, hi))
+    return lo, hi
+
+
+def crop_size_for(hole_thickness: float, region_h: int, region_w: int, base: int = 64, largest: int = 128) -> int:
+    """Crops large enough to see around the hole (about 2.5x its thickness), multiples of 8."""
+    want = int(math.ceil(max(base, min(largest, 2.5 * hole_thickness)) / 8.0)) * 8
+    fit = min(region_h, region_w) // 8 * 8
+    return max(8, min(want, fit))
+
+
+def synthetic_masks(rng: np.random.Generator, n: int, size: int, cfg: TrainConfig) -> np.ndarray:
+    out = np.empty((n, size, size), bool)
+    for i in range(n):
+        if rng.random() < cfg.box_fraction:
+            side = (0.5 * cfg.stroke_width[0], 1.6 * cfg.stroke_width[1])
+            out[i] = random_box(size, size, rng, size=(max(3.0, side[0]), min(size * 0.6, side[1])))
+        else:
+            out[i] = random_strokes(size, size, rng, n_strokes=(1, 3), vertices=(2, 6),
+                                    width=cfg.stroke_width, reach=size / 4.0)
+    return out
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Cosine decay from cfg.lr to cfg.lr_final over the run."""
+    if cfg.steps <= 1:
+        return cfg.lr
+    frac = step / (cfg.steps - 1)
+    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * frac))
+
+
+def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Schedule, cfg: TrainConfig,
+          seed: int, autocast: torch.dtype | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Train ``model`` in place; yields (step, loss) after every optimiser step (loss stays on the device).
+
+    image: (C, H, W) normalised, on the model's device, hole pixels already zeroed; hole: (1, H, W), 1 = hole.
+    """
+    device = image.device
+    c, h, w = image.shape
+    size = cfg.crop
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    abar = schedule.alphas_cumprod.to(device=device, dtype=torch.float32)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.train()
+    for step in range(cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        ys = rng.integers(0, h - size + 1, cfg.batch)
+        xs = rng.integers(0, w - size + 1, cfg.batch)
+        x0 = torch.stack([image[:, y:y + size, x:x + size] for y, x in zip(ys, xs)])
+        real = torch.stack([hole[:, y:y + size, x:x + size] for y, x in zip(ys, xs)])
+        synth = torch.from_numpy(synthetic_masks(rng, cfg.batch, size, cfg)).to(device)[:, None].float()
+        if cfg.hflip:
+            flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+            real = torch.where(flip[:, None, None, None], real.flip(-1), real)
+        union = torch.maximum(synth, real)
+        weight = synth * (1.0 - real)  # hidden by the synthetic mask, but known: the only supervised pixels
+        t = torch.from_numpy(rng.integers(0, schedule.num_steps, cfg.batch)).to(device)
+        a = abar[t][:, None, None, None]
+        eps = torch.randn(x0.shape, generator=gen, device=device)
+        x_t = a.sqrt() * x0 + (1.0 - a).sqrt() * eps
+        y = x0 * (1.0 - union)
+        if cfg.channels_last:
+            x_t, y = x_t.contiguous(memory_format=memory_format), y.contiguous(memory_format=memory_format)
+        with torch.autocast(device_type=device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            pred = model(x_t, y, union, t)
+        loss = F.mse_loss(pred.float() * weight, x0 * weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        yield step, loss.detach()

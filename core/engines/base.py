@@ -1,0 +1,109 @@
+"""The one engine interface: a request in, a stream of events out.
+
+``engine.run(request)`` is a generator. It yields ``Progress``, ``Loss`` and ``Preview`` events while it
+works and a ``Result`` per variant at the end. Whoever drives it (the CLI, the GUI's worker thread, a
+test) stops the work by closing the generator or by setting ``request.cancel``; engines check at
+every training step and every sampling step, so either takes effect within one step.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Union
+
+import numpy as np
+
+from core.masks import Box
+
+PRESETS = ("fast", "balanced", "best")
+
+
+@dataclass
+class InpaintRequest:
+    image: np.ndarray  # float32 H x W x C in [0, 1]
+    mask: np.ndarray  # bool H x W, True = fill
+    seed: int = 0
+    preset: str = "balanced"
+    sampler: str | None = None  # None = the engine's default
+    steps: int | None = None  # sampling steps; None = the preset's
+    train_steps: int | None = None  # training steps; None = the preset's
+    device: str = "auto"
+    variants: int = 1
+    options: dict = field(default_factory=dict)  # engine-specific extras (see each engine's docstring)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+
+@dataclass
+class Progress:
+    stage: str  # "prepare" | "train" | "sample" | ...
+    step: int
+    total: int
+    message: str = ""
+
+
+@dataclass
+class Loss:
+    step: int
+    value: float
+
+
+@dataclass
+class Preview:
+    """The current estimate of the region ``box`` (known pixels already composited in)."""
+
+    image: np.ndarray  # float32 h x w x C, the region only
+    box: Box
+    stage: str
+    step: int
+    total: int
+    variant: int = 0
+
+
+@dataclass
+class Result:
+    image: np.ndarray  # float32 H x W x C, the whole image; known pixels equal the request's
+    variant: int = 0
+    info: dict = field(default_factory=dict)
+
+
+Event = Union[Progress, Loss, Preview, Result]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do; panels and CLI choices are built from this, never from the class."""
+
+    title: str
+    description: str
+    trains_per_image: bool = False
+    needs_weights: bool = False
+    instant: bool = False
+    max_channels: int | None = None  # None = any channel count
+    samplers: tuple[str, ...] = ()
+    default_sampler: str | None = None
+    presets: tuple[str, ...] = ()
+    supports_seed: bool = False
+    supports_variants: bool = False
+    supports_steps: bool = False
+    devices: tuple[str, ...] = ("cpu",)
+
+
+class Engine(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def run(self, request: InpaintRequest) -> Iterator[Event]: ...
+
+
+def last_result(events: Iterator[Event]) -> Result:
+    """Drain an event stream and return its last Result (for callers that want no progress)."""
+    result = None
+    for ev in events:
+        if isinstance(ev, Result):
+            result = ev
+    if result is None:
+        raise RuntimeError("engine finished without a result")
+    return result

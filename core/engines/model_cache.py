@@ -1,0 +1,119 @@
+"""Warm start: models trained for an image, remembered by the image's content.
+
+Inpainting the same image again with another mask -- or the image with a result just applied, which
+differs only inside the old hole -- reuses the trained model and fine-tunes it briefly instead of
+training from zero. Entries live in memory (the GUI's engine instance) and, unless disabled, on disk
+as safetensors (so repeated CLI runs benefit too). Lookup: the exact content hash first, then any entry
+of the same size whose 32x32 thumbnail is within ``NEAR`` mean absolute difference.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+NEAR = 0.02
+MEMORY_ENTRIES = 4
+DISK_ENTRIES = 8
+
+
+@dataclass
+class CachedModel:
+    key: str
+    shape: tuple[int, int, int]
+    thumb: np.ndarray  # 32 x 32 x C float32
+    state: dict[str, torch.Tensor]  # on the CPU
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def fingerprint(image: np.ndarray) -> tuple[str, np.ndarray]:
+    q = np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)
+    h = hashlib.sha1(q.tobytes())
+    h.update(str(image.shape).encode())
+    thumb = cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA).reshape(32, 32, -1).astype(np.float32)
+    return h.hexdigest()[:24], thumb
+
+
+def default_cache_dir() -> Path | None:
+    env = os.environ.get("REWEAVE_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env else None  # an empty value disables the disk cache
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reweave" / "models"
+
+
+class ModelCache:
+    def __init__(self, directory: Path | None | str = "default") -> None:
+        self.directory = default_cache_dir() if directory == "default" else (Path(directory) if directory else None)
+        self._memory: OrderedDict[str, CachedModel] = OrderedDict()
+
+    def lookup(self, image: np.ndarray) -> CachedModel | None:
+        key, thumb = fingerprint(image)
+        if key in self._memory:
+            self._memory.move_to_end(key)
+            return self._memory[key]
+        for entry in reversed(self._memory.values()):
+            if entry.shape == image.shape and float(np.abs(entry.thumb - thumb).mean()) < NEAR:
+                return entry
+        return self._lookup_disk(key, thumb, image.shape)
+
+    def store(self, image: np.ndarray, state: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray) -> None:
+        key, thumb = fingerprint(image)
+        entry = CachedModel(key, tuple(image.shape), thumb,
+                            {k: v.detach().to("cpu", copy=True) for k, v in state.items()},
+                            np.asarray(mean, np.float32), np.asarray(std, np.float32))
+        self._memory[key] = entry
+        self._memory.move_to_end(key)
+        while len(self._memory) > MEMORY_ENTRIES:
+            self._memory.popitem(last=False)
+        self._store_disk(entry)
+
+    # -- disk -------------------------------------------------------------------------------------------
+    def _lookup_disk(self, key: str, thumb: np.ndarray, shape) -> CachedModel | None:
+        if self.directory is None or not self.directory.is_dir():
+            return None
+        candidates = [self.directory / f"{key}.safetensors"]
+        candidates += sorted(self.directory.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in candidates:
+            if not path.exists():
+                continue
+            try:
+                tensors = load_file(str(path))
+                entry = CachedModel(
+                    path.stem, tuple(int(v) for v in tensors.pop("_shape").tolist()),
+                    tensors.pop("_thumb").numpy(), {}, tensors.pop("_mean").numpy(), tensors.pop("_std").numpy())
+                entry.state = tensors
+            except Exception:  # a damaged cache file is not the user's problem: skip it
+                continue
+            if entry.key == key or (entry.shape == tuple(shape) and float(np.abs(entry.thumb - thumb).mean()) < NEAR):
+                self._memory[entry.key] = entry
+                return entry
+        return None
+
+    def _store_disk(self, entry: CachedModel) -> None:
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tensors = dict(entry.state)
+            tensors["_shape"] = torch.tensor(entry.shape)
+            tensors["_thumb"] = torch.from_numpy(entry.thumb)
+            tensors["_mean"] = torch.from_numpy(entry.mean)
+            tensors["_std"] = torch.from_numpy(entry.std)
+            tmp = self.directory / f".{entry.key}.{os.getpid()}.tmp"
+            save_file(tensors, str(tmp))
+            os.replace(tmp, self.directory / f"{entry.key}.safetensors")
+            files = sorted(self.directory.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+            for old in files[:-DISK_ENTRIES]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass  # the cache is an optimisation; a read-only home must not fail the run

@@ -1,0 +1,13 @@
+"""Errors a user can act on.
+
+A ``UserError`` carries one line for the user; the CLI prints it as ``error: <message>`` and exits
+with status 2, the GUI shows it in a message box. Anything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """Bad input or an impossible request, explained in one line."""
+
+
+class Cancelled(Exception):
+    """A run was stopped by the user."""

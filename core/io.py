@@ -1,0 +1,234 @@
+"""Load and save images without losing what the user had.
+
+Images are held as ``ImageData``: the pixels in their native dtype (uint8, uint16 or float32),
+always H x W x C with channels in RGB(A) order, plus what is needed to write them back the same way.
+Engines work on ``to_float`` (float32 in [0, 1]); ``merge_result`` puts an engine's float result
+back at the native depth with every known pixel copied bit for bit from the input.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must be set before cv2 is imported
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import UserError
+
+READ_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".hdr", ".tga"}
+WRITE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"}
+# Formats that cannot hold 16-bit or float data: saving such data there would silently lose depth.
+EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp", ".webp"}
+MAX_PIXELS = 20_000 * 20_000  # larger than this is almost surely a corrupt header
+
+
+@dataclass
+class ImageData:
+    """Pixels in native dtype, H x W x C, RGB(A) channel order."""
+
+    pixels: np.ndarray
+    path: Path | None = None
+    # For float images: the affine map used by to_float (value = lo + f * (hi - lo)), per channel.
+    float_lo: np.ndarray | None = None
+    float_hi: np.ndarray | None = None
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[2]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.pixels.dtype
+
+    @property
+    def bit_depth(self) -> str:
+        return {"uint8": "8-bit", "uint16": "16-bit"}.get(self.pixels.dtype.name, "float")
+
+    def describe(self) -> str:
+        kind = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}.get(self.channels, f"{self.channels}-channel")
+        return f"{self.width}x{self.height} {kind} {self.bit_depth}"
+
+
+def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    if arr.shape[2] == 3:
+        return arr[:, :, ::-1]
+    if arr.shape[2] == 4:
+        return arr[:, :, [2, 1, 0, 3]]
+    return arr
+
+
+def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
+    if arr.shape[2] == 1:
+        return arr[:, :, 0]
+    if arr.shape[2] == 3:
+        return arr[:, :, ::-1]
+    if arr.shape[2] == 4:
+        return arr[:, :, [2, 1, 0, 3]]
+    return arr
+
+
+def load_image(path: str | os.PathLike) -> ImageData:
+    """Read an image file; raises ``UserError`` with a one-line reason when it cannot."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"cannot read {p}: no such file")
+    if p.is_dir():
+        raise UserError(f"cannot read {p}: it is a folder, not an image")
+    try:
+        raw = np.fromfile(str(p), dtype=np.uint8)  # fromfile + imdecode also handles non-ASCII paths
+    except OSError as exc:
+        raise UserError(f"cannot read {p}: {exc.strerror or exc}") from None
+    if raw.size == 0:
+        raise UserError(f"cannot read {p}: the file is empty")
+    arr = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise UserError(f"cannot read {p}: not an image or a corrupt/unsupported file")
+    if arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha arrives as 2 channels from some decoders
+        pass
+    arr = np.ascontiguousarray(_bgr_to_rgb(arr))
+    if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise UserError(f"cannot read {p}: {arr.shape[1]}x{arr.shape[0]} is too large")
+    if arr.dtype == np.uint8 or arr.dtype == np.uint16:
+        return ImageData(arr, p)
+    if arr.dtype == np.int8 or arr.dtype == np.int16 or arr.dtype == np.int32:
+        arr = arr.astype(np.float32)
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    lo = arr.reshape(-1, arr.shape[2]).min(axis=0)
+    hi = arr.reshape(-1, arr.shape[2]).max(axis=0)
+    return ImageData(arr, p, float_lo=lo, float_hi=hi)
+
+
+def to_float(img: ImageData) -> np.ndarray:
+    """Native pixels -> float32 H x W x C in [0, 1] for the engines."""
+    px = img.pixels
+    if px.dtype == np.uint8:
+        return px.astype(np.float32) / 255.0
+    if px.dtype == np.uint16:
+        return px.astype(np.float32) / 65535.0
+    lo, hi = img.float_lo, img.float_hi
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    return ((px - lo) / span).astype(np.float32)
+
+
+def from_float(img: ImageData, values: np.ndarray) -> np.ndarray:
+    """Float [0, 1] values -> the native dtype of ``img`` (rounded, clipped)."""
+    v = np.clip(values, 0.0, 1.0)
+    if img.dtype == np.uint8:
+        return np.rint(v * 255.0).astype(np.uint8)
+    if img.dtype == np.uint16:
+        return np.rint(v * 65535.0).astype(np.uint16)
+    lo, hi = img.float_lo, img.float_hi
+    return (lo + v * (hi - lo)).astype(np.float32)
+
+
+def merge_result(img: ImageData, result: np.ndarray, mask: np.ndarray) -> ImageData:
+    """The engine's float result inside the mask, the input's exact pixels outside it."""
+    if result.shape != img.pixels.shape:
+        raise ValueError(f"result shape {result.shape} does not match image {img.pixels.shape}")
+    out = img.pixels.copy()
+    filled = from_float(img, result)
+    out[mask] = filled[mask]
+    return ImageData(out, img.path, img.float_lo, img.float_hi)
+
+
+def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Path:
+    """Fail early, before any work, if ``path`` cannot receive ``img``."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in WRITE_EXTENSIONS:
+        raise UserError(f"cannot write {p}: unsupported format '{ext or 'none'}' "
+                        f"(use one of {', '.join(sorted(WRITE_EXTENSIONS))})")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {p}: folder {parent} is not writable")
+    if p.is_dir():
+        raise UserError(f"cannot write {p}: it is a folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"cannot write {p}: the file is read-only")
+    if img is not None:
+        if img.dtype != np.uint8 and ext in EIGHT_BIT_ONLY:
+            raise UserError(f"cannot write {p}: {ext} holds only 8-bit data and the image is "
+                            f"{img.bit_depth}; use .png or .tif to keep its depth")
+        if img.dtype == np.float32 and ext not in {".exr", ".tif", ".tiff"}:
+            raise UserError(f"cannot write {p}: float data needs .exr or .tif")
+    return p
+
+
+def save_image(path: str | os.PathLike, img: ImageData) -> Path:
+    """Write atomically: encode to a temp file in the same folder, then rename over ``path``."""
+    p = check_writable(path, img)
+    ext = p.suffix.lower()
+    params: list[int] = []
+    if ext in {".jpg", ".jpeg"}:
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # >100 = lossless
+    ok, buf = cv2.imencode(ext, _rgb_to_bgr(img.pixels), params)
+    if not ok:
+        raise UserError(f"cannot write {p}: the encoder refused this image")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent if str(p.parent) else "."))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+    return p
+
+
+def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Any image -> bool H x W, True where the mask is white (gray > 127 on an 8-bit scale)."""
+    m = load_image(path)
+    return mask_from_pixels(m.pixels, shape, source=str(path))
+
+
+def mask_from_pixels(px: np.ndarray, shape: tuple[int, int] | None = None, source: str = "mask") -> np.ndarray:
+    if shape is not None and px.shape[:2] != tuple(shape):
+        raise UserError(f"{source} is {px.shape[1]}x{px.shape[0]} but the image is {shape[1]}x{shape[0]}; "
+                        "the mask must have the same size")
+    if px.dtype == np.uint16:
+        px8 = (px.astype(np.uint32) * 255 // 65535).astype(np.float32)
+    elif px.dtype == np.uint8:
+        px8 = px.astype(np.float32)
+    else:
+        px8 = np.clip(px, 0, 1).astype(np.float32) * 255.0
+    c = px8.shape[2]
+    if c >= 3:
+        gray = 0.299 * px8[:, :, 0] + 0.587 * px8[:, :, 1] + 0.114 * px8[:, :, 2]
+    else:
+        gray = px8[:, :, 0]
+    if c in (2, 4):
+        alpha = px8[:, :, -1]
+        # A mask painted on a transparent layer: colour is black everywhere, the alpha holds the strokes.
+        if gray.max() <= 127 and alpha.min() < 128 <= alpha.max():
+            gray = alpha
+    return gray > 127
+
+
+def mask_to_image(mask: np.ndarray) -> ImageData:
+    return ImageData((mask.astype(np.uint8) * 255)[:, :, None])

@@ -1,0 +1,36 @@
+"""Reweave's one entry point.
+
+    python main.py [IMAGE [--mask MASK]]          open the GUI (the bundled sample when no IMAGE)
+    python main.py --screenshot PNG [IMAGE ...]   render the main window offscreen to PNG and exit
+    python main.py inpaint | inpaint-material | train-fewshot | engines ...   headless CLI (core.cli)
+"""
+from __future__ import annotations
+
+import sys
+
+SUBCOMMANDS = {"inpaint", "inpaint-material", "train-fewshot", "engines"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from core import runtime
+
+    runtime.tune_allocator()  # before the first large allocation
+    if argv and argv[0] in SUBCOMMANDS:
+        from core.cli import main as cli_main
+
+        return cli_main(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    try:
+        from app.gui import launch
+    except ImportError as exc:
+        print(f"error: the GUI needs PySide6, superqt and qtawesome ({exc}); "
+              "install with: pip install -e '.[gui]'", file=sys.stderr)
+        return 2
+    return launch(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
