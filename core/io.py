@@ -156,6 +156,8 @@ def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Pat
         raise UserError(f"cannot write {p}: unsupported format '{ext or 'none'}' "
                         f"(use one of {', '.join(sorted(WRITE_EXTENSIONS))})")
     parent = p.parent if str(p.parent) else Path(".")
+    if not cv2.haveImageWriter(str(p)):  # e.g. .exr on an OpenCV build without OpenEXR
+        raise UserError(f"cannot write {p}: this OpenCV build has no {ext} encoder; use .tif or .png")
     if not parent.is_dir():
         raise UserError(f"cannot write {p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
@@ -182,7 +184,10 @@ def save_image(path: str | os.PathLike, img: ImageData) -> Path:
         params = [cv2.IMWRITE_JPEG_QUALITY, 95]
     elif ext == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # >100 = lossless
-    ok, buf = cv2.imencode(ext, _rgb_to_bgr(img.pixels), params)
+    try:
+        ok, buf = cv2.imencode(ext, _rgb_to_bgr(img.pixels), params)
+    except cv2.error:
+        ok = False
     if not ok:
         raise UserError(f"cannot write {p}: the encoder refused this image")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent if str(p.parent) else "."))
@@ -192,12 +197,14 @@ def save_image(path: str | os.PathLike, img: ImageData) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
-    except OSError as exc:
+    except BaseException as exc:  # disk full, or Ctrl-C mid-write: never leave the temp file behind
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+        raise
     return p
 
 
