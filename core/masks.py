@@ -52,12 +52,16 @@ def hole_bbox(mask: np.ndarray) -> Box:
 
 
 def grow_box(box: Box, margin: int, shape: tuple[int, int], multiple: int = 8) -> Box:
-    """``box`` grown by ``margin`` on each side, clipped to the image, sized to a multiple where possible."""
+    """``box`` grown by ``margin`` on each side, clipped to the image, sized to a multiple where possible.
+
+    The result always holds all of ``box``: when the image is too small for a multiple, context is given up
+    (from the end, then the start), never the box itself; if even that is not enough the size stays unaligned.
+    """
     h, w = shape
     y0, x0 = max(0, box.y0 - margin), max(0, box.x0 - margin)
     y1, x1 = min(h, box.y1 + margin), min(w, box.x1 + margin)
 
-    def fit(a: int, b: int, size: int) -> tuple[int, int]:
+    def fit(a: int, b: int, size: int, keep_a: int, keep_b: int) -> tuple[int, int]:
         length = b - a
         target = min(size - size % multiple if size >= multiple else size,
                      int(math.ceil(length / multiple)) * multiple)
@@ -66,12 +70,18 @@ def grow_box(box: Box, margin: int, shape: tuple[int, int], multiple: int = 8) -
             add_end = min(extra, size - b)
             b += add_end
             a -= extra - add_end
-        elif extra < 0:
-            b += extra
+        elif extra < 0:  # shrink the context, preferring the end, then the start; keep [keep_a, keep_b)
+            cut_end = min(-extra, b - keep_b)
+            b -= cut_end
+            cut_start = min(-extra - cut_end, keep_a - a)
+            if cut_end + cut_start == -extra:
+                a += cut_start
+            else:  # the box itself is too long for an aligned window: keep the context, unaligned
+                b += cut_end
         return max(0, a), min(size, b)
 
-    y0, y1 = fit(y0, y1, h)
-    x0, x1 = fit(x0, x1, w)
+    y0, y1 = fit(y0, y1, h, box.y0, box.y1)
+    x0, x1 = fit(x0, x1, w, box.x0, box.x1)
     return Box(y0, x0, y1, x1)
 
 
