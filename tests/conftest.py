@@ -150,3 +150,17 @@ def readonly_dir(tmp_path) -> Path:
         yield path
     finally:
         path.chmod(0o755)
+
+
+@pytest.fixture
+def torch_threads_1():
+    """Run torch on one thread for the test: on a shared 2-core machine, two threads under contention are
+    several times slower than one. Restores the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,327 @@
+"""The internal engine: training learns, results are seeded and exact outside the hole, stopping is prompt."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.diffusion.schedule import linear_schedule
+from core.diffusion.training import TrainConfig, train
+from core.diffusion.unet import TinyUNet
+from core.engines import internal
+from core.engines.base import InpaintRequest, Loss, Preview, Progress, Result
+from core.engines.model_cache import ModelCache
+from core.engines.registry import Registry
+from core.errors import Cancelled, UserError
+
+pytestmark = pytest.mark.usefixtures("torch_threads_1")
+
+# Small enough to take well under a second per run on a shared 2-core CPU.
+QUICK = {"cache": False, "preview_every": 0, "crop": 32, "batch": 4}
+
+
+def make_engine(cache_dir=None) -> internal.InternalEngine:
+    reg = Registry()
+    internal.register(reg)
+    return internal.InternalEngine(reg.capabilities("internal"), cache=ModelCache(cache_dir))
+
+
+def box_mask(h, w, y0, x0, y1, x1) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def request_for(image, mask, **kw) -> InpaintRequest:
+    args = dict(seed=0, preset="fast", train_steps=10, steps=3, device="cpu", options=dict(QUICK))
+    args.update(kw)
+    return InpaintRequest(image=image, mask=mask, **args)
+
+
+def results(events) -> list[Result]:
+    return [ev for ev in events if isinstance(ev, Result)]
+
+
+@pytest.fixture
+def image48(make_texture):
+    return make_texture(48, 48, 3, seed=2)
+
+
+@pytest.fixture
+def mask48():
+    return box_mask(48, 48, 16, 18, 30, 34)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------------
+def test_short_training_lowers_the_loss(make_texture):
+    img = make_texture(64, 64, 3, seed=0)
+    hole = box_mask(64, 64, 24, 24, 40, 40)
+    norm = (img - img[~hole].mean(0)) / img[~hole].std(0)
+    norm[hole] = 0.0
+    x = torch.from_numpy(np.ascontiguousarray(norm.transpose(2, 0, 1))).float()
+    h = torch.from_numpy(hole[None].astype(np.float32))
+    torch.manual_seed(0)
+    model = TinyUNet(3)
+    cfg = TrainConfig(steps=100, crop=32, batch=4, stroke_width=(4.0, 10.0), bf16=False)
+    losses = [float(loss) for _, loss in train(model, x, h, linear_schedule(), cfg, seed=0)]
+    assert len(losses) == 100
+    assert all(np.isfinite(losses))
+    first, last = np.mean(losses[:20]), np.mean(losses[-20:])
+    assert last < 0.7 * first, (first, last)
+
+
+def test_result_does_not_depend_on_what_the_hole_holds(image48, mask48):
+    """Training and sampling never use the hole's pixels: filling it with anything gives the same result."""
+    eng = make_engine()
+    outs = []
+    for fill in (0.0, 1.0, np.float32(0.77)):
+        img = image48.copy()
+        img[mask48] = fill
+        outs.append(results(eng.run(request_for(img, mask48, seed=3)))[0].image)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------------
+def test_same_seed_same_result_different_seed_differs(image48, mask48):
+    eng = make_engine()
+    a = results(eng.run(request_for(image48, mask48, seed=1)))
+    b = results(eng.run(request_for(image48, mask48, seed=1)))
+    c = results(eng.run(request_for(image48, mask48, seed=2)))
+    assert len(a) == len(b) == len(c) == 1
+    np.testing.assert_array_equal(a[0].image, b[0].image)
+    assert not np.array_equal(a[0].image[mask48], c[0].image[mask48])
+
+
+def test_known_pixels_exact_and_hole_filled(image48, mask48):
+    image = image48.copy()
+    image[mask48] = 0.123456  # what the hole holds must not leak into the result
+    res = results(make_engine().run(request_for(image, mask48, sampler="ddrm")))[0]
+    assert res.image.shape == image.shape and res.image.dtype == np.float32
+    np.testing.assert_array_equal(res.image[~mask48], image[~mask48])
+    assert (res.image[mask48] != np.float32(0.123456)).all()
+    assert res.image.min() >= 0.0 and res.image.max() <= 1.0
+    assert res.info["engine"] == "internal" and res.info["sampler"] == "ddrm" and res.info["steps"] == 3
+    assert res.info["train_steps"] == 10 and res.info["warm_start"] is False
+
+
+def test_events_and_previews(image48, mask48):
+    events = list(make_engine().run(request_for(image48, mask48, train_steps=20, steps=4)))
+    assert isinstance(events[-1], Result)
+    stages = [ev.stage for ev in events if isinstance(ev, Progress)]
+    assert stages[0] == "prepare" and "train" in stages and stages[-1] == "sample"
+    losses = [ev for ev in events if isinstance(ev, Loss)]
+    assert [ev.step for ev in losses] == [10, 20] and all(np.isfinite(ev.value) for ev in losses)
+    previews = [ev for ev in events if isinstance(ev, Preview)]
+    assert [p.step for p in previews if p.stage == "sample"] == [1, 2, 3, 4]
+    for p in previews:
+        ys, xs = p.box.slices()
+        assert p.image.shape == (p.box.height, p.box.width, 3)
+        keep = ~mask48[ys, xs]
+        np.testing.assert_array_equal(p.image[keep], image48[ys, xs][keep])
+        assert p.box.y0 <= 16 and p.box.y1 >= 30 and p.box.x0 <= 18 and p.box.x1 >= 34
+
+
+def test_two_variants(image48, mask48):
+    res = results(make_engine().run(request_for(image48, mask48, variants=2)))
+    assert [r.variant for r in res] == [0, 1]
+    for r in res:
+        np.testing.assert_array_equal(r.image[~mask48], image48[~mask48])
+    assert not np.array_equal(res[0].image[mask48], res[1].image[mask48])
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_channel_count_is_kept(make_texture, mask48, channels):
+    img = make_texture(48, 48, channels, seed=5)
+    res = results(make_engine().run(request_for(img, mask48)))[0]
+    assert res.image.shape == (48, 48, channels)
+    np.testing.assert_array_equal(res.image[~mask48], img[~mask48])
+
+
+def test_hole_at_the_edge_of_an_unaligned_image_is_filled(make_texture):
+    """50x50 is not a multiple of 8; a hole in the last rows/columns must still be sampled."""
+    img = make_texture(50, 50, 3, seed=4)
+    mask = box_mask(50, 50, 42, 40, 50, 50)
+    img[mask] = 0.123456
+    res = results(make_engine().run(request_for(img, mask)))[0]
+    np.testing.assert_array_equal(res.image[~mask], img[~mask])
+    assert (res.image[mask] != np.float32(0.123456)).all()
+
+
+def test_bad_requests_are_user_errors(image48, mask48):
+    eng = make_engine()
+    bad = [dict(preset="turbo"), dict(sampler="euler"), dict(steps=5000),
+           dict(device="tpu")]
+    for kw in bad:
+        with pytest.raises(UserError):
+            list(eng.run(request_for(image48, mask48, **kw)))
+    with pytest.raises(UserError, match="empty"):
+        list(eng.run(request_for(image48, np.zeros((48, 48), bool))))
+    with pytest.raises(UserError, match="whole image"):
+        list(eng.run(request_for(image48, np.ones((48, 48), bool))))
+    with pytest.raises(UserError, match="at least"):
+        list(eng.run(request_for(image48[:8, :8], mask48[:8, :8] | True)))
+
+
+def test_cuda_on_a_cpu_only_machine_is_a_user_error(image48, mask48):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UserError, match="cuda"):
+        list(make_engine().run(request_for(image48, mask48, device="cuda")))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stopping
+# --------------------------------------------------------------------------------------------------------
+class CountingTrain:
+    """Wraps core.diffusion.training.train to count optimiser steps and see the generator closed."""
+
+    def __init__(self):
+        self.steps = 0
+        self.closed = False
+
+    def __call__(self, *args, **kwargs):
+        try:
+            for item in train(*args, **kwargs):
+                self.steps += 1
+                yield item
+        finally:
+            self.closed = True
+
+
+class CountingSampler:
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.steps = 0
+        self.closed = False
+
+    def __call__(self, *args, **kwargs):
+        try:
+            for st in self.sampler(*args, **kwargs):
+                self.steps += 1
+                yield st
+        finally:
+            self.closed = True
+
+
+# The most events one training step or one sampling step yields (Loss + Progress + Preview).
+EVENTS_PER_STEP = 3
+
+
+def test_cancel_during_training_stops_within_one_step(image48, mask48, monkeypatch):
+    counter = CountingTrain()
+    monkeypatch.setattr(internal, "train", counter)
+    req = request_for(image48, mask48, train_steps=1000, options=dict(QUICK, preview_every=0.0))
+    gen = req_events = make_engine().run(req)
+    before, after = [], []
+    with pytest.raises(Cancelled):
+        for ev in req_events:
+            (after if req.cancelled() else before).append(ev)
+            if isinstance(ev, Progress) and ev.stage == "train" and ev.step == 10:
+                req.cancel.set()
+                steps_at_cancel = counter.steps
+    assert len(after) <= EVENTS_PER_STEP
+    assert counter.steps - steps_at_cancel <= 1
+    assert not any(isinstance(ev, Result) for ev in before + after)
+    gen.close()
+
+
+def test_cancel_during_sampling_stops_within_one_step(image48, mask48, monkeypatch):
+    counter = CountingSampler(internal.SAMPLERS["ddim"])
+    monkeypatch.setitem(internal.SAMPLERS, "ddim", counter)
+    req = request_for(image48, mask48, train_steps=2, sampler="ddim", steps=200)
+    after = []
+    steps_at_cancel = None
+    with pytest.raises(Cancelled):
+        for ev in make_engine().run(req):
+            if req.cancelled():
+                after.append(ev)
+            if isinstance(ev, Progress) and ev.stage == "sample" and ev.step == 2:
+                req.cancel.set()
+                steps_at_cancel = counter.steps
+    assert steps_at_cancel == 2
+    assert len(after) <= EVENTS_PER_STEP
+    assert counter.steps - steps_at_cancel <= 1
+    assert counter.closed
+
+
+def test_closing_the_generator_stops_training(image48, mask48, monkeypatch):
+    counter = CountingTrain()
+    monkeypatch.setattr(internal, "train", counter)
+    gen = make_engine().run(request_for(image48, mask48, train_steps=1000))
+    for ev in gen:
+        if isinstance(ev, Progress) and ev.stage == "train" and ev.step == 10:
+            break
+    steps = counter.steps
+    gen.close()
+    assert counter.closed
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert counter.steps == steps
+
+
+def test_closing_the_generator_stops_sampling(image48, mask48, monkeypatch):
+    counter = CountingSampler(internal.SAMPLERS["ddrm"])
+    monkeypatch.setitem(internal.SAMPLERS, "ddrm", counter)
+    gen = make_engine().run(request_for(image48, mask48, train_steps=2, sampler="ddrm", steps=200))
+    for ev in gen:
+        if isinstance(ev, Preview) and ev.stage == "sample" and ev.step == 3:
+            break
+    gen.close()
+    assert counter.closed and counter.steps == 3
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Warm start
+# --------------------------------------------------------------------------------------------------------
+def test_warm_start_reuses_the_model_and_trains_less(image48, mask48, tmp_path, monkeypatch, make_texture):
+    monkeypatch.setitem(internal.PRESET_TABLE, "fast",
+                        internal.Preset(train_steps=12, warm_steps=4, sampler="ddim", sample_steps=2))
+    cache_dir = tmp_path / "models"
+    opts = dict(QUICK, cache=True)
+
+    def run(engine, image, mask):
+        events = list(engine.run(request_for(image, mask, train_steps=None, steps=None, options=dict(opts))))
+        trained = max(ev.total for ev in events if isinstance(ev, Progress) and ev.stage == "train")
+        return results(events)[0], trained
+
+    eng = make_engine(cache_dir)
+    first, n1 = run(eng, image48, mask48)
+    assert first.info["warm_start"] is False and n1 == 12
+    assert list(cache_dir.glob("*.safetensors"))
+
+    other_mask = box_mask(48, 48, 4, 4, 14, 20)
+    second, n2 = run(eng, image48, other_mask)  # same engine: from memory
+    assert second.info["warm_start"] is True and n2 == 4 < n1
+    assert second.info["train_steps"] == 4
+
+    third, n3 = run(make_engine(cache_dir), image48, other_mask)  # a new process would: from disk
+    assert third.info["warm_start"] is True and n3 == 4
+
+    fresh, n4 = run(make_engine(cache_dir), make_texture(48, 48, 3, seed=9) * 0.5, mask48)  # another image
+    assert fresh.info["warm_start"] is False and n4 == 12
+
+
+def test_default_cache_goes_to_the_configured_folder(image48, mask48, isolated_model_cache, monkeypatch):
+    monkeypatch.setitem(internal.PRESET_TABLE, "fast",
+                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=2))
+    reg = Registry()
+    internal.register(reg)
+    eng = internal.InternalEngine(reg.capabilities("internal"))  # default ModelCache: REWEAVE_CACHE_DIR
+    results(eng.run(request_for(image48, mask48, train_steps=None, steps=None, options=dict(QUICK, cache=True))))
+    assert len(list(isolated_model_cache.glob("*.safetensors"))) == 1
+
+
+def test_cache_disabled_writes_nothing(image48, mask48, tmp_path):
+    cache_dir = tmp_path / "models"
+    eng = make_engine(cache_dir)
+    a = results(eng.run(request_for(image48, mask48)))[0]
+    b = results(eng.run(request_for(image48, mask48)))[0]
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+    assert a.info["warm_start"] is False and b.info["warm_start"] is False
