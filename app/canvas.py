@@ -1,0 +1,554 @@
+"""The canvas: the image, the mask overlay, the live preview, the compare view and the mask tools.
+
+View transform: a widget point ``w`` shows the image point ``(w - offset) / scale``. The wheel zooms
+around the cursor; Space+drag or the middle button pans. Mask tools edit ``document.mask`` in place and
+tell the document when a drag ends, so one drag is one undo step.
+"""
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (QBrush, QColor, QCursor, QImage, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen,
+                           QPixmap, QPolygonF, QWheelEvent)
+from PySide6.QtWidgets import QWidget
+
+from app import brush, theme
+from app.document import Document
+from app.history import Rect
+from app.imaging import RgbaBuffer, has_alpha, mask_overlay, rgba_premultiplied, to_display8
+
+MIN_SCALE, MAX_SCALE = 0.02, 64.0
+MIN_BRUSH, MAX_BRUSH = 1, 1000
+
+
+class Tool(str, enum.Enum):
+    BRUSH = "brush"
+    ERASER = "eraser"
+    RECT = "rect"
+    LASSO = "lasso"
+
+
+def _checker() -> QPixmap:
+    pm = QPixmap(16, 16)
+    pm.fill(QColor(200, 200, 200))
+    p = QPainter(pm)
+    p.fillRect(0, 0, 8, 8, QColor(150, 150, 150))
+    p.fillRect(8, 8, 8, 8, QColor(150, 150, 150))
+    p.end()
+    return pm
+
+
+class Canvas(QWidget):
+    cursor_moved = Signal(object)  # (x, y) in image pixels, or None when outside
+    zoom_changed = Signal(float)
+    brush_changed = Signal(int, int)  # diameter (image pixels), hardness (0..100)
+    tool_changed = Signal(str)
+    mask_edited = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(320, 240)
+        self.doc: Document | None = None
+        self.tool = Tool.BRUSH
+        self.brush_size = 40
+        self.hardness = 100
+        self.mask_visible = True
+        self.mask_opacity = 0.55
+        self.editable = True
+        self._scale = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit_mode = True
+        self._image: RgbaBuffer | None = None
+        self._overlay: RgbaBuffer | None = None
+        self._original: RgbaBuffer | None = None
+        self._alpha = False
+        self._preview: tuple[QImage, int, int] | None = None
+        self._show_original = False
+        self._split: float | None = None  # fraction of the image width shown as the original, or None
+        self._hover: QPointF | None = None
+        self._space = False
+        self._drag: str | None = None  # "pan" | "paint" | "rect" | "lasso" | "split"
+        self._drag_last = QPointF()
+        self._last_img = (0.0, 0.0)
+        self._shape_pts: list[tuple[float, float]] = []
+        self._erase_shape = False
+        self._checker = _checker()
+
+    # -- document -----------------------------------------------------------------------------------------
+    def set_document(self, doc: Document | None) -> None:
+        if self.doc is not None:
+            self.doc.image_changed.disconnect(self._on_image_changed)
+            self.doc.mask_changed.disconnect(self._on_mask_changed)
+        self.doc = doc
+        self._preview = None
+        self._original = None
+        self._show_original = False
+        if doc is None:
+            self._image = self._overlay = None
+            self.update()
+            return
+        h, w = doc.shape
+        self._alpha = has_alpha(doc.image.channels)
+        self._image = RgbaBuffer(w, h)
+        self._overlay = RgbaBuffer(w, h)
+        self._on_image_changed(None)
+        self._on_mask_changed(None)
+        doc.image_changed.connect(self._on_image_changed)
+        doc.mask_changed.connect(self._on_mask_changed)
+        self.fit()
+
+    def _display(self, pixels: np.ndarray, out: np.ndarray) -> None:
+        img = self.doc.image
+        rgba_premultiplied(to_display8(pixels, img.float_lo, img.float_hi), out)
+
+    def _on_image_changed(self, rect: Rect | None) -> None:
+        if self.doc is None or self._image is None:
+            return
+        ys, xs = (slice(None), slice(None)) if rect is None else (slice(rect[0], rect[2]), slice(rect[1], rect[3]))
+        self._display(self.doc.image.pixels[ys, xs], self._image.array[ys, xs])
+        self._update_image_rect(rect)
+
+    def _on_mask_changed(self, rect: Rect | None) -> None:
+        if self.doc is None or self._overlay is None:
+            return
+        ys, xs = (slice(None), slice(None)) if rect is None else (slice(rect[0], rect[2]), slice(rect[1], rect[3]))
+        mask_overlay(self.doc.mask[ys, xs], theme.MASK_COLOR, self.mask_opacity, self._overlay.array[ys, xs])
+        self._update_image_rect(rect)
+
+    def _update_image_rect(self, rect: Rect | None) -> None:
+        if rect is None:
+            self.update()
+            return
+        y0, x0, y1, x1 = rect
+        r = self.image_to_widget_rect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.update(r.toAlignedRect().adjusted(-2, -2, 2, 2))
+
+    def original_image(self) -> QImage | None:
+        """The image as it was opened, for the compare views (built the first time it is asked for)."""
+        if self.doc is None:
+            return None
+        if self._original is None:
+            h, w = self.doc.shape
+            self._original = RgbaBuffer(w, h)
+            self._display(self.doc.original, self._original.array)
+        return self._original.qimage
+
+    # -- live preview ---------------------------------------------------------------------------------------
+    def set_preview(self, rgba: np.ndarray | None, x0: int = 0, y0: int = 0) -> None:
+        """Show an engine's estimate (premultiplied RGBA, transparent outside the hole) at (x0, y0)."""
+        old = self._preview
+        if rgba is None:
+            self._preview = None
+        else:
+            buf = RgbaBuffer.from_array(rgba)
+            self._preview = (buf.qimage, x0, y0)
+        for pv in (old, self._preview):
+            if pv is not None:
+                img, px, py = pv
+                self._update_image_rect((py, px, py + img.height(), px + img.width()))
+
+    def has_preview(self) -> bool:
+        return self._preview is not None
+
+    # -- compare ----------------------------------------------------------------------------------------------
+    def set_show_original(self, on: bool) -> None:
+        if on != self._show_original:
+            self._show_original = on
+            self.update()
+
+    def showing_original(self) -> bool:
+        return self._show_original
+
+    def set_split(self, fraction: float | None) -> None:
+        self._split = None if fraction is None else float(min(1.0, max(0.0, fraction)))
+        self.update()
+
+    def split(self) -> float | None:
+        return self._split
+
+    # -- view transform ---------------------------------------------------------------------------------------
+    def scale(self) -> float:
+        return self._scale
+
+    def zoom_percent(self) -> float:
+        """Zoom as image pixels per device pixel, in percent (100 % = one image pixel per screen pixel)."""
+        return self._scale * self.devicePixelRatioF() * 100.0
+
+    def widget_to_image(self, p: QPointF) -> QPointF:
+        return (p - self._offset) / self._scale
+
+    def image_to_widget(self, p: QPointF) -> QPointF:
+        return p * self._scale + self._offset
+
+    def image_to_widget_rect(self, r: QRectF) -> QRectF:
+        return QRectF(self.image_to_widget(r.topLeft()), self.image_to_widget(r.bottomRight()))
+
+    def fit(self) -> None:
+        """Show the whole image, centred."""
+        self._fit_mode = True
+        if self.doc is None:
+            return
+        h, w = self.doc.shape
+        margin = 24
+        s = min((self.width() - 2 * margin) / w, (self.height() - 2 * margin) / h)
+        self._set_scale_centered(max(MIN_SCALE, min(MAX_SCALE, s)))
+
+    def actual_size(self) -> None:
+        """100 %: one image pixel per device pixel, keeping the view's centre."""
+        self._fit_mode = False
+        self.zoom_at(1.0 / self.devicePixelRatioF(), QPointF(self.width() / 2, self.height() / 2), absolute=True)
+
+    def _set_scale_centered(self, s: float) -> None:
+        h, w = self.doc.shape
+        self._scale = s
+        self._offset = QPointF((self.width() - w * s) / 2, (self.height() - h * s) / 2)
+        self.zoom_changed.emit(self.zoom_percent())
+        self.update()
+
+    def zoom_at(self, factor: float, anchor: QPointF, absolute: bool = False) -> None:
+        """Zoom by ``factor`` (or to ``factor`` when absolute) keeping the image point under ``anchor`` fixed."""
+        if self.doc is None:
+            return
+        new = factor if absolute else self._scale * factor
+        new = max(MIN_SCALE, min(MAX_SCALE, new))
+        under = self.widget_to_image(anchor)
+        self._scale = new
+        self._offset = anchor - under * new
+        self._fit_mode = False
+        self.zoom_changed.emit(self.zoom_percent())
+        self.update()
+
+    def zoom_in(self) -> None:
+        self.zoom_at(1.25, QPointF(self.width() / 2, self.height() / 2))
+
+    def zoom_out(self) -> None:
+        self.zoom_at(0.8, QPointF(self.width() / 2, self.height() / 2))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if self._fit_mode:
+            self.fit()
+        super().resizeEvent(event)
+
+    # -- brush settings ---------------------------------------------------------------------------------------
+    def set_tool(self, tool: Tool | str) -> None:
+        self.tool = Tool(tool)
+        self._shape_pts = []
+        self._update_cursor()
+        self.tool_changed.emit(self.tool.value)
+        self.update()
+
+    def set_brush_size(self, size: int) -> None:
+        size = int(max(MIN_BRUSH, min(MAX_BRUSH, size)))
+        if size != self.brush_size:
+            self.brush_size = size
+            self.brush_changed.emit(self.brush_size, self.hardness)
+            self.update()
+
+    def set_hardness(self, hardness: int) -> None:
+        hardness = int(max(0, min(100, hardness)))
+        if hardness != self.hardness:
+            self.hardness = hardness
+            self.brush_changed.emit(self.brush_size, self.hardness)
+            self.update()
+
+    def bigger_brush(self) -> None:
+        self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
+
+    def smaller_brush(self) -> None:
+        self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.13)))
+
+    def set_mask_visible(self, on: bool) -> None:
+        self.mask_visible = on
+        self.update()
+
+    def set_editable(self, on: bool) -> None:
+        """False while an engine runs: the view can still be zoomed and panned, the mask not edited."""
+        self.editable = on
+        if not on and self._drag in ("paint", "rect", "lasso"):
+            self._finish_drag()
+        self._update_cursor()
+
+    def _update_cursor(self) -> None:
+        if self._space or self._drag == "pan":
+            self.setCursor(Qt.CursorShape.ClosedHandCursor if self._drag == "pan" else Qt.CursorShape.OpenHandCursor)
+        elif not self.editable:
+            self.setCursor(Qt.CursorShape.ArrowCursor)
+        elif self.tool in (Tool.BRUSH, Tool.ERASER):
+            self.setCursor(Qt.CursorShape.BlankCursor)  # we draw the round brush outline ourselves
+        else:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+
+    # -- painting ---------------------------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(event.rect(), theme.color("canvas"))
+        if self.doc is None or self._image is None:
+            p.setPen(theme.color("muted"))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
+                       "Open an image (Ctrl+O) or drop one here")
+            return
+        h, w = self.doc.shape
+        img_rect = self.image_to_widget_rect(QRectF(0, 0, w, h))
+        p.setPen(Qt.PenStyle.NoPen)
+        if self._alpha:
+            p.fillRect(img_rect, QBrush(self._checker))
+        p.save()
+        p.translate(self._offset)
+        p.scale(self._scale, self._scale)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._scale < 1.0)
+        target = QRectF(0, 0, w, h)
+        if self._show_original:
+            p.drawImage(target, self.original_image())
+        else:
+            p.drawImage(target, self._image.qimage)
+            if self._split is not None:
+                sw = self._split * w
+                p.drawImage(QRectF(0, 0, sw, h), self.original_image(), QRectF(0, 0, sw, h))
+            if self.mask_visible:
+                p.drawImage(target, self._overlay.qimage)
+            if self._preview is not None:
+                img, x0, y0 = self._preview
+                p.drawImage(QPointF(x0, y0), img)
+        p.restore()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self._split is not None and not self._show_original:
+            self._paint_split(p, img_rect)
+        if self._show_original:
+            self._paint_badge(p, "Original (release Tab to return)")
+        if self._drag in ("rect", "lasso") and self._shape_pts:
+            self._paint_shape(p)
+        if (self._hover is not None and self.editable and not self._space and self._drag != "pan"
+                and self.tool in (Tool.BRUSH, Tool.ERASER)):
+            self._paint_brush_cursor(p, self._hover)
+
+    def _paint_split(self, p: QPainter, img_rect: QRectF) -> None:
+        x = img_rect.left() + self._split * img_rect.width()
+        p.setPen(QPen(QColor(255, 255, 255, 230), 2))
+        p.drawLine(QPointF(x, img_rect.top()), QPointF(x, img_rect.bottom()))
+        cy = min(max(img_rect.center().y(), 20), self.height() - 20)
+        p.setBrush(theme.ACCENT)
+        p.setPen(QPen(QColor("white"), 2))
+        p.drawEllipse(QPointF(x, cy), 11, 11)
+        p.setPen(QPen(QColor("white"), 2))
+        for d in (-1, 1):
+            p.drawLine(QPointF(x + d * 3, cy - 4), QPointF(x + d * 7, cy))
+            p.drawLine(QPointF(x + d * 7, cy), QPointF(x + d * 3, cy + 4))
+        self._paint_label(p, QPointF(max(x - 8, 70), img_rect.top() + 8), "Original", right=True)
+        self._paint_label(p, QPointF(min(x + 8, self.width() - 70), img_rect.top() + 8), "Result", right=False)
+
+    def _paint_label(self, p: QPainter, at: QPointF, text: str, right: bool) -> None:
+        fm = p.fontMetrics()
+        tw = fm.horizontalAdvance(text) + 12
+        r = QRectF(at.x() - tw if right else at.x(), at.y(), tw, fm.height() + 6)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(r, 4, 4)
+        p.setPen(QColor("white"))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_badge(self, p: QPainter, text: str) -> None:
+        self._paint_label(p, QPointF(12, 12), text, right=False)
+
+    def _paint_shape(self, p: QPainter) -> None:
+        pts = [self.image_to_widget(QPointF(x, y)) for x, y in self._shape_pts]
+        path = QPainterPath()
+        if self._drag == "rect" and len(pts) == 2:
+            path.addRect(QRectF(pts[0], pts[1]).normalized())
+        else:
+            path.addPolygon(QPolygonF(pts))
+            path.closeSubpath()
+        fill = QColor(theme.MASK_COLOR)
+        fill.setAlpha(60)
+        p.setBrush(fill)
+        p.setPen(QPen(QColor("white"), 1.5, Qt.PenStyle.DashLine))
+        p.drawPath(path)
+
+    def _paint_brush_cursor(self, p: QPainter, at: QPointF) -> None:
+        r = max(1.5, self.brush_size * self._scale / 2)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(0, 0, 0, 170), 3))
+        p.drawEllipse(at, r, r)
+        p.setPen(QPen(QColor(255, 255, 255, 230), 1.2))
+        p.drawEllipse(at, r, r)
+        if self.hardness < 100:  # the fully covered core of a soft brush
+            ri = r * self.hardness / 100.0
+            if ri > 2:
+                p.setPen(QPen(QColor(255, 255, 255, 140), 1, Qt.PenStyle.DotLine))
+                p.drawEllipse(at, ri, ri)
+        if self.tool == Tool.ERASER:
+            p.setPen(QPen(QColor(255, 255, 255, 230), 1.2))
+            p.drawLine(at - QPointF(4, 0), at + QPointF(4, 0))
+        p.setPen(QPen(QColor(255, 255, 255, 200), 1))
+        p.drawPoint(at)
+
+    def _cursor_rect(self, at: QPointF | None) -> QRect:
+        if at is None:
+            return QRect()
+        r = self.brush_size * self._scale / 2 + 4
+        return QRectF(at.x() - r, at.y() - r, 2 * r, 2 * r).toAlignedRect()
+
+    # -- mouse ----------------------------------------------------------------------------------------------
+    def _img_xy(self, pos: QPointF) -> tuple[float, float]:
+        q = self.widget_to_image(pos)
+        return q.x(), q.y()
+
+    def _near_split(self, pos: QPointF) -> bool:
+        if self._split is None or self.doc is None:
+            return False
+        x = self.image_to_widget(QPointF(self._split * self.doc.shape[1], 0)).x()
+        return abs(pos.x() - x) <= 10
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        pos = e.position()
+        if self.doc is None:
+            return
+        if e.button() == Qt.MouseButton.MiddleButton or (e.button() == Qt.MouseButton.LeftButton and self._space):
+            self._drag = "pan"
+            self._drag_last = pos
+            self._update_cursor()
+            return
+        if e.button() != Qt.MouseButton.LeftButton:
+            return
+        if self._near_split(pos):
+            self._drag = "split"
+            return
+        if not self.editable:
+            return
+        xy = self._img_xy(pos)
+        if self.tool in (Tool.BRUSH, Tool.ERASER):
+            self._drag = "paint"
+            self.doc.begin_mask_edit()
+            self._last_img = xy
+            self._stamp(xy, xy)
+        else:
+            self._drag = "rect" if self.tool == Tool.RECT else "lasso"
+            self._erase_shape = bool(e.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self._shape_pts = [xy, xy] if self.tool == Tool.RECT else [xy]
+            self.update()
+
+    def _stamp(self, a: tuple[float, float], b: tuple[float, float]) -> None:
+        rect = brush.stamp_segment(self.doc.mask, a, b, self.brush_size, self.hardness / 100.0,
+                                   erase=self.tool == Tool.ERASER)
+        if rect is not None:
+            self.doc.notify_mask(rect)
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        pos = e.position()
+        old_hover, self._hover = self._hover, pos
+        if self.doc is not None:
+            x, y = self._img_xy(pos)
+            h, w = self.doc.shape
+            self.cursor_moved.emit((int(math.floor(x)), int(math.floor(y))) if 0 <= x < w and 0 <= y < h else None)
+        if self._drag == "pan":
+            self._offset += pos - self._drag_last
+            self._drag_last = pos
+            self._fit_mode = False
+            self.update()
+            return
+        if self._drag == "split" and self.doc is not None:
+            self.set_split(self._img_xy(pos)[0] / self.doc.shape[1])
+            return
+        if self._drag == "paint":
+            xy = self._img_xy(pos)
+            self._stamp(self._last_img, xy)
+            self._last_img = xy
+        elif self._drag == "rect":
+            self._shape_pts[1] = self._img_xy(pos)
+            self.update()
+        elif self._drag == "lasso":
+            xy = self._img_xy(pos)
+            lx, ly = self._shape_pts[-1]
+            if math.hypot((xy[0] - lx) * self._scale, (xy[1] - ly) * self._scale) >= 2:
+                self._shape_pts.append(xy)
+                self.update()
+        if self._split is not None and self._drag is None:
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_split(pos) else self.cursor().shape())
+        self.update(self._cursor_rect(old_hover))
+        self.update(self._cursor_rect(pos))
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None:
+            return
+        if self._drag in ("paint", "rect", "lasso") and e.button() != Qt.MouseButton.LeftButton:
+            return
+        self._finish_drag()
+
+    def _finish_drag(self) -> None:
+        drag, self._drag = self._drag, None
+        if drag == "paint":
+            if self.doc.end_mask_edit("Erase mask" if self.tool == Tool.ERASER else "Brush stroke"):
+                self.mask_edited.emit()
+        elif drag in ("rect", "lasso"):
+            pts, self._shape_pts = self._shape_pts, []
+            new = self.doc.mask.copy()
+            if drag == "rect":
+                rect = brush.fill_rect(new, pts[0], pts[1], erase=self._erase_shape)
+            else:
+                rect = brush.fill_polygon(new, pts, erase=self._erase_shape)
+            if rect is not None:
+                label = ("Subtract " if self._erase_shape else "") + ("rectangle" if drag == "rect" else "lasso")
+                if self.doc.set_mask(new, label.capitalize()):
+                    self.mask_edited.emit()
+            self.update()
+        self._update_cursor()
+
+    def leaveEvent(self, e) -> None:  # noqa: N802
+        old, self._hover = self._hover, None
+        self.cursor_moved.emit(None)
+        self.update(self._cursor_rect(old))
+
+    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+        delta = e.angleDelta().y()
+        if delta == 0:
+            return
+        self.zoom_at(1.0015 ** delta, e.position())  # one notch (120) = x1.2
+
+    # -- keys -------------------------------------------------------------------------------------------------
+    def event(self, e) -> bool:  # noqa: D401
+        # Tab would move the focus; here, holding it shows the original.
+        if e.type() in (e.Type.KeyPress, e.Type.KeyRelease) and e.key() == Qt.Key.Key_Tab:
+            if not e.isAutoRepeat():
+                self.set_show_original(e.type() == e.Type.KeyPress and self.doc is not None)
+            return True
+        return super().event(e)
+
+    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802
+        return False
+
+    def focusOutEvent(self, e) -> None:  # noqa: N802
+        self.set_show_original(False)
+        self._space = False
+        super().focusOutEvent(e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+        key = e.key()
+        shift = bool(e.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if key == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = True
+            self._update_cursor()
+            self.update(self._cursor_rect(self._hover))
+        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BraceLeft):
+            self.set_hardness(self.hardness - 10) if shift else self.smaller_brush()
+            self.update(self._cursor_rect(self._hover))
+        elif key in (Qt.Key.Key_BracketRight, Qt.Key.Key_BraceRight):
+            self.set_hardness(self.hardness + 10) if shift else self.bigger_brush()
+            self.update(self._cursor_rect(self._hover))
+        elif key == Qt.Key.Key_Escape and self._drag in ("rect", "lasso"):
+            self._drag, self._shape_pts = None, []
+            self.update()
+        else:
+            super().keyPressEvent(e)
+
+    def keyReleaseEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+        if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = False
+            self._update_cursor()
+        else:
+            super().keyReleaseEvent(e)

@@ -1,0 +1,227 @@
+"""The engine settings, built only from the registry's declared capabilities.
+
+Each engine gets the rows its ``Capabilities`` call for (preset, sampler, steps, seed, variants,
+device, training steps); nothing here knows any engine by name. Choices are remembered per engine in
+QSettings.
+"""
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
+from superqt import QCollapsible
+
+from app import theme
+from core.engines.base import Capabilities
+from core.engines.registry import Registry
+
+AUTO = "auto"
+MAX_SEED = 2**31 - 1
+
+
+class EnginePanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, registry: Registry, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry = registry
+        self.settings = settings
+        self._channels: int | None = None
+        self._fields: dict[str, QWidget] = {}
+
+        self.engine_combo = QComboBox()
+        self.engine_combo.setToolTip("Which method fills the hole")
+        for entry in registry.entries():
+            self.engine_combo.addItem(entry.capabilities.title, entry.name)
+            self.engine_combo.setItemData(self.engine_combo.count() - 1, entry.capabilities.description,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setProperty("role", "muted")
+        self.badges = QLabel()
+        self.badges.setProperty("role", "muted")
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.advanced = QCollapsible("Advanced")
+        self.advanced_form = QFormLayout()
+        adv = QWidget()
+        adv.setLayout(self.advanced_form)
+        self.advanced.addWidget(adv)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.engine_combo)
+        lay.addWidget(self.description)
+        lay.addWidget(self.badges)
+        lay.addLayout(self.form)
+        lay.addWidget(self.advanced)
+
+        saved = str(settings.value("engine/name", ""))
+        names = registry.names()
+        learners = [e.name for e in registry.entries() if e.capabilities.trains_per_image]
+        default = saved if saved in names else (learners[0] if learners else names[0])
+        self.engine_combo.setCurrentIndex(max(0, self.engine_combo.findData(default)))
+        self.engine_combo.currentIndexChanged.connect(self._on_engine_changed)
+        self._build()
+
+    # -- public ---------------------------------------------------------------------------------------------
+    def engine_name(self) -> str:
+        return str(self.engine_combo.currentData())
+
+    def capabilities(self) -> Capabilities:
+        return self.registry.capabilities(self.engine_name())
+
+    def field(self, name: str) -> QWidget | None:
+        """The widget for a setting (preset, sampler, steps, seed, variants, device, train_steps), if shown."""
+        return self._fields.get(name)
+
+    def request_kwargs(self) -> dict:
+        """The InpaintRequest keyword arguments for the current choices."""
+        caps = self.capabilities()
+        kw: dict = {}
+        if "preset" in self._fields:
+            kw["preset"] = self._fields["preset"].currentData()
+        elif caps.presets:
+            kw["preset"] = caps.presets[0]
+        if "sampler" in self._fields and self._fields["sampler"].currentData() != AUTO:
+            kw["sampler"] = self._fields["sampler"].currentData()
+        if "steps" in self._fields and self._fields["steps"].value() > 0:
+            kw["steps"] = self._fields["steps"].value()
+        if "seed" in self._fields:
+            kw["seed"] = self._fields["seed"].value()
+        if "variants" in self._fields:
+            kw["variants"] = self._fields["variants"].value()
+        if "device" in self._fields:
+            kw["device"] = self._fields["device"].currentData()
+        if "train_steps" in self._fields and self._fields["train_steps"].value() > 0:
+            kw["train_steps"] = self._fields["train_steps"].value()
+        return kw
+
+    def set_image_channels(self, channels: int | None) -> None:
+        self._channels = channels
+        self._update_badges()
+
+    def unsupported_reason(self) -> str | None:
+        """Why the current engine cannot run on the open image, or None."""
+        caps = self.capabilities()
+        if self._channels is not None and caps.max_channels is not None and self._channels > caps.max_channels:
+            return f"{caps.title} handles at most {caps.max_channels} channels; this image has {self._channels}"
+        return None
+
+    def set_busy(self, busy: bool) -> None:
+        self.engine_combo.setEnabled(not busy)
+        for w in self._fields.values():
+            w.setEnabled(not busy)
+
+    # -- building ---------------------------------------------------------------------------------------------
+    def _key(self, field: str) -> str:
+        return f"engine/{self.engine_name()}/{field}"
+
+    def _on_engine_changed(self) -> None:
+        self.settings.setValue("engine/name", self.engine_name())
+        self._build()
+        self.changed.emit()
+
+    def _clear(self, form: QFormLayout) -> None:
+        while form.rowCount():
+            form.removeRow(0)
+
+    def _build(self) -> None:
+        caps = self.capabilities()
+        self._clear(self.form)
+        self._clear(self.advanced_form)
+        self._fields = {}
+        self.description.setText(caps.description)
+        self._update_badges()
+
+        if caps.presets:
+            combo = QComboBox()
+            for p in caps.presets:
+                combo.addItem(p.capitalize(), p)
+            self._restore_combo(combo, "preset", "fast" if "fast" in caps.presets else caps.presets[0])
+            combo.setToolTip("Speed against quality; the steps below override it")
+            self._add("preset", "Preset", combo)
+        if caps.samplers:
+            combo = QComboBox()
+            default = caps.default_sampler or caps.samplers[0]
+            combo.addItem(f"Preset's ({default})", AUTO)
+            for s in caps.samplers:
+                combo.addItem(s.upper(), s)
+            self._restore_combo(combo, "sampler", AUTO)
+            combo.setToolTip("The diffusion sampler used to fill the hole")
+            self._add("sampler", "Sampler", combo)
+        if caps.supports_steps:
+            spin = self._spin(0, 1000, "steps", 0, special="Preset's")
+            spin.setToolTip("Sampling steps (0 = what the preset uses)")
+            self._add("steps", "Steps", spin)
+        if caps.supports_seed:
+            spin = self._spin(0, MAX_SEED, "seed", 0)
+            spin.setToolTip("Same seed and settings give the same result")
+            dice = QToolButton()
+            dice.setIcon(theme.icon("mdi6.dice-multiple-outline"))
+            dice.setToolTip("A new random seed")
+            dice.clicked.connect(lambda: spin.setValue(random.randint(0, 99999)))
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            h.addWidget(spin, 1)
+            h.addWidget(dice)
+            self._fields["seed"] = spin
+            self.form.addRow("Seed", row)
+        if caps.supports_variants:
+            spin = self._spin(1, 8, "variants", 1)
+            spin.setToolTip("How many different fills to make and pick from")
+            self._add("variants", "Variants", spin)
+        if len(caps.devices) > 1:
+            combo = QComboBox()
+            combo.addItem("Auto", AUTO)
+            for d in caps.devices:
+                combo.addItem(d.upper(), d)
+            self._restore_combo(combo, "device", AUTO)
+            self._add("device", "Device", combo)
+        if caps.trains_per_image:
+            spin = self._spin(0, 100000, "train_steps", 0, special="Preset's")
+            spin.setToolTip("Training steps on this image (0 = what the preset uses)")
+            self._fields["train_steps"] = spin
+            self.advanced_form.addRow("Training steps", spin)
+        self.advanced.setVisible(self.advanced_form.rowCount() > 0)
+
+    def _update_badges(self) -> None:
+        caps = self.capabilities()
+        tags = []
+        if caps.instant:
+            tags.append("instant")
+        if caps.trains_per_image:
+            tags.append("learns from this image")
+        if caps.needs_weights:
+            tags.append("pretrained weights")
+        reason = self.unsupported_reason()
+        text = " · ".join(tags)
+        if reason:
+            text = f"<span style='color:#e5534b'>{reason}</span>"
+        self.badges.setText(text)
+        self.badges.setVisible(bool(text))
+
+    def _add(self, name: str, label: str, widget: QWidget) -> None:
+        self._fields[name] = widget
+        self.form.addRow(label, widget)
+
+    def _spin(self, lo: int, hi: int, key: str, default: int, special: str | None = None) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(lo, hi)
+        if special:
+            spin.setSpecialValueText(special)
+        try:
+            spin.setValue(int(self.settings.value(self._key(key), default)))
+        except (TypeError, ValueError):
+            spin.setValue(default)
+        spin.valueChanged.connect(lambda v, k=key: self.settings.setValue(self._key(k), v))
+        return spin
+
+    def _restore_combo(self, combo: QComboBox, key: str, default: str) -> None:
+        idx = combo.findData(str(self.settings.value(self._key(key), default)))
+        combo.setCurrentIndex(idx if idx >= 0 else max(0, combo.findData(default)))
+        combo.currentIndexChanged.connect(lambda _i, c=combo, k=key: self.settings.setValue(self._key(k), c.currentData()))
