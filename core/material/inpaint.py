@@ -64,59 +64,89 @@ def _split_for_map(plan: ChannelPlan, i: int) -> ChannelPlan:
     return ChannelPlan((tuple(row),), k)
 
 
+@dataclass
+class MaterialJob:
+    """One engine run: the stacked ``columns`` of the maps ``map_indices`` (all maps when joint)."""
+
+    label: str  # "" when joint, the map's file name when separate
+    map_indices: list[int]
+    columns: list[int]
+    image: np.ndarray  # float32 H x W x len(columns), the engine's input
+    plan: ChannelPlan  # how these columns rebuild those maps
+
+
+class MaterialRepair:
+    """The steps of one repair, for drivers that run the engine their own way (the CLI's progress bar).
+
+    Construction validates everything (mask, engine, channel counts) before any work."""
+
+    def __init__(self, mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
+                 registry=None) -> None:
+        from core.engines.registry import default_registry
+
+        self.registry = registry or default_registry()
+        caps = self.registry.capabilities(engine)  # unknown engine -> UserError
+        self.mapset, self.engine, self.separate = mapset, engine, separate
+        self.mask = validate_mask(mask, (mapset.height, mapset.width))
+        # Channels that are constant or copies on the known pixels need no model: unstack fills them.
+        self.plan = plan_channels(mapset, ~self.mask)
+        stacked = np.empty((mapset.height, mapset.width, self.plan.n_model), np.float32)
+        for m, row in zip(mapset.maps, self.plan.entries):
+            vals = m.values()
+            for c, e in enumerate(row):
+                if e[0] == "model":
+                    stacked[:, :, e[1]] = vals[:, :, c]
+        self.filled = stacked.copy()
+        groups = ([("", list(range(len(mapset.maps))), self.plan)] if not separate else
+                  [(m.name, [i], _split_for_map(self.plan, i)) for i, m in enumerate(mapset.maps)])
+        self.jobs: list[MaterialJob] = []
+        for label, idx, sub in groups:
+            cols = [e[1] for j in idx for e in self.plan.entries[j] if e[0] == "model"]
+            if not cols:  # nothing to model (uniform map): the plan fills it
+                continue
+            if caps.max_channels is not None and len(cols) > caps.max_channels:
+                raise UserError(f"engine '{engine}' takes at most {caps.max_channels} channels; this material "
+                                f"stacks {len(cols)} (try --separate or the internal engine)")
+            self.jobs.append(MaterialJob(label, idx, cols, np.ascontiguousarray(stacked[:, :, cols]), sub))
+        self.info: dict = {"engine": engine, "mode": "separate" if separate else "joint",
+                           "channels": self.plan.n_model, "runs": []}
+
+    def preview(self, job: MaterialJob, region: np.ndarray) -> dict[int, np.ndarray]:
+        sub_maps = MapSet([self.mapset.maps[j] for j in job.map_indices], self.mapset.folder)
+        return _tidy_normals(self.mapset, dict(zip(job.map_indices, unstack(region, sub_maps, job.plan))))
+
+    def set_result(self, job: MaterialJob, result: Result) -> None:
+        self.filled[:, :, job.columns] = result.image
+        self.info["runs"].append({"maps": [self.mapset.maps[j].name for j in job.map_indices], **result.info})
+
+    def finish(self) -> MaterialResult:
+        repaired = merge_maps(self.mapset, unstack(self.filled, self.mapset, self.plan), self.mask)
+        return MaterialResult(repaired, self.info)
+
+
 def inpaint_material(mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
                      registry=None, **request_args) -> Iterator[MaterialEvent]:
     """Event stream of one repair. ``request_args``: InpaintRequest fields (seed, preset, steps, train_steps,
     sampler, device, options, cancel). Closing the generator stops the engine within one step."""
     from core.engines.base import InpaintRequest
-    from core.engines.registry import default_registry
 
-    registry = registry or default_registry()
-    caps = registry.capabilities(engine)
-    mask = validate_mask(mask, (mapset.height, mapset.width))
-    plan = plan_channels(mapset, ~mask)
-    # Channels that are constant or copies on the known pixels need no model: unstack fills them.
-    groups = ([(None, plan, list(range(len(mapset.maps))))] if not separate else
-              [(i, _split_for_map(plan, i), [i]) for i in range(len(mapset.maps))])
-    for _i, sub, _idx in groups:
-        if caps.max_channels is not None and sub.n_model > caps.max_channels:
-            raise UserError(f"engine '{engine}' takes at most {caps.max_channels} channels; this material "
-                            f"stacks {sub.n_model} (try --separate or the internal engine)")
-    eng = registry.get(engine)
-
-    stacked_all = np.empty((mapset.height, mapset.width, plan.n_model), np.float32)
-    for m, row in zip(mapset.maps, plan.entries):
-        vals = m.values()
-        for c, e in enumerate(row):
-            if e[0] == "model":
-                stacked_all[:, :, e[1]] = vals[:, :, c]
-    filled = stacked_all.copy()
-    info: dict = {"engine": engine, "mode": "separate" if separate else "joint", "channels": plan.n_model,
-                  "runs": []}
-    for gi, (i, sub, idx) in enumerate(groups):
-        cols = [e[1] for j in idx for e in plan.entries[j] if e[0] == "model"]
-        if not cols:
-            continue
-        label = "" if i is None else mapset.maps[i].name
-        sub_maps = MapSet([mapset.maps[j] for j in idx], mapset.folder)
-        request = InpaintRequest(image=np.ascontiguousarray(stacked_all[:, :, cols]), mask=mask, **request_args)
+    repair = MaterialRepair(mapset, mask, engine, separate, registry)
+    eng = repair.registry.get(engine)
+    for job in repair.jobs:
         result = None
-        for ev in eng.run(request):
+        for ev in eng.run(InpaintRequest(image=job.image, mask=repair.mask, **request_args)):
             if isinstance(ev, Progress):
-                yield Progress(ev.stage, ev.step, ev.total, f"{label}: {ev.message}" if label else ev.message)
+                yield Progress(ev.stage, ev.step, ev.total, f"{job.label}: {ev.message}" if job.label else ev.message)
             elif isinstance(ev, Loss):
                 yield ev
             elif isinstance(ev, Preview):
-                per_map = dict(zip(idx, unstack(ev.image, sub_maps, sub)))
-                yield MaterialPreview(_tidy_normals(mapset, per_map), ev.box, ev.stage, ev.step, ev.total, label)
+                yield MaterialPreview(repair.preview(job, ev.image), ev.box, ev.stage, ev.step, ev.total, job.label)
             elif isinstance(ev, Result) and ev.variant == 0:
                 result = ev
         if result is None:
             raise RuntimeError(f"engine {engine} finished without a result")
-        filled[:, :, cols] = result.image
-        info["runs"].append({"maps": [mapset.maps[j].name for j in idx], **result.info})
-    repaired = merge_maps(mapset, unstack(filled, mapset, plan), mask)
-    yield MaterialResult(repaired, info)
+        repair.set_result(job, result)
+    yield repair.finish()
 
 
 def run_material(mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
