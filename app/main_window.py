@@ -668,8 +668,8 @@ class MainWindow(QMainWindow):
         self.stage_label.setText("Starting…")
         self.eta_label.setText("")
         self.progress.setRange(0, 0)
-        self._set_busy(True)
         self.controller.start(engine, request)
+        self._set_busy(True)
         return True
 
     def stop(self) -> None:

@@ -1,0 +1,213 @@
+"""Running engines from the window: telea through the worker, Stop during a real internal-engine run,
+variants, previews, failures as message boxes, and the panel built only from capabilities."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from app.imaging import rgba_premultiplied, to_display8
+from core.engines.base import Capabilities
+from core.engines.registry import Registry
+from test_app_support import (FakeEngine, answers, errors, fake_registry, make_window, rgb_file,  # noqa: F401
+                              select_engine, settings, texture_u8, wait_idle, window, write_png)
+
+
+def _paint_box(window, y0, x0, y1, x1):
+    m = np.zeros(window.doc.shape, bool)
+    m[y0:y1, x0:x1] = True
+    window.doc.set_mask(m, "test mask")
+    return m
+
+
+def test_telea_through_worker_puts_result_on_canvas(window, rgb_file, qtbot):
+    path, px = rgb_file
+    window.open_path(path)
+    mask = _paint_box(window, 10, 12, 30, 34)
+    select_engine(window, "telea")
+    with qtbot.waitSignal(window.controller.finished, timeout=20000):
+        assert window.inpaint()
+    assert not window.is_busy()
+    out = window.doc.image.pixels
+    assert np.array_equal(out[~mask], px[~mask])  # known pixels bit-exact
+    assert not np.array_equal(out[mask], px[mask])  # the hole was filled
+    assert not window.doc.mask.any()  # applying clears the mask (same undo step)
+    shown = window.canvas._image.array
+    assert np.array_equal(shown, rgba_premultiplied(to_display8(out)))  # the canvas shows the result
+    assert window.doc.is_dirty() and window.isWindowModified()
+    window.undo()
+    assert np.array_equal(window.doc.image.pixels, px) and np.array_equal(window.doc.mask_bool(), mask)
+    assert not window.doc.is_dirty()
+    window.redo()
+    assert np.array_equal(window.doc.image.pixels[~mask], px[~mask]) and not window.doc.mask.any()
+
+
+def test_stop_during_internal_run_returns_to_idle_image_unchanged(window, tmp_path, qtbot, torch_threads_1):
+    px = texture_u8(48, 48, 3, seed=3)
+    path = write_png(tmp_path / "small.png", px)
+    window.open_path(path)
+    mask = _paint_box(window, 16, 16, 28, 30)
+    mask_before = window.doc.mask.copy()
+    select_engine(window, "internal")
+    window.request_overrides = {"preset": "fast", "train_steps": 5000, "steps": 5,
+                                "options": {"cache": False, "preview_every": 0.0}}
+    losses = []
+    window.controller.loss.connect(losses.append)
+    assert window.inpaint()
+    assert window.is_busy() and not window.act_inpaint.isEnabled() and window.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: len(losses) >= 1, timeout=30000)  # really training
+    assert window.loss_plot.values
+    t0 = time.monotonic()
+    window.stop_button.click()
+    wait_idle(qtbot, window, 10000)
+    assert time.monotonic() - t0 < 5
+    assert window.last_stop_latency is not None
+    assert np.array_equal(window.doc.image.pixels, px)
+    assert np.array_equal(window.doc.mask, mask_before)
+    assert window.stage_label.text() == "Stopped"
+    assert window.act_inpaint.isEnabled() and not window.stop_button.isEnabled()
+    assert not window.canvas.has_preview() and window.canvas.editable
+    assert len(window.doc.history) == 1  # only the test's mask step
+    assert mask.any()
+
+
+def test_internal_short_run_previews_variants_and_undo(window, tmp_path, qtbot, torch_threads_1):
+    px = texture_u8(40, 40, 3, seed=5)
+    path = write_png(tmp_path / "tiny.png", px)
+    window.open_path(path)
+    mask = _paint_box(window, 14, 14, 24, 26)
+    select_engine(window, "internal")
+    window.request_overrides = {"preset": "fast", "train_steps": 10, "steps": 3, "variants": 2,
+                                "options": {"cache": False, "preview_every": 0.0}}
+    frames = []
+    window.controller.preview.connect(frames.append)
+    with qtbot.waitSignal(window.controller.finished, timeout=60000):
+        window.inpaint()
+    assert frames and frames[-1].rgba.shape[2] == 4  # sampling previews reached the canvas
+    assert window.variants.count() == 2
+    first = window.doc.image.pixels.copy()
+    assert np.array_equal(first[~mask], px[~mask])
+    window.variants.setCurrentRow(1)
+    second = window.doc.image.pixels.copy()
+    assert np.array_equal(second[~mask], px[~mask]) and not np.array_equal(second, first)
+    assert len(window.doc.history) == 2  # mask + one result step, amended by the variant pick
+    window.undo()
+    assert np.array_equal(window.doc.image.pixels, px)
+
+
+def test_fake_engine_variants_preview_and_request(qtbot, settings, errors, answers, rgb_file):
+    reg, engine = fake_registry()
+    w = make_window(qtbot, settings, reg)
+    path, px = rgb_file
+    w.open_path(path)
+    mask = _paint_box(w, 5, 5, 15, 20)
+    w.panel.field("variants").setValue(3)
+    w.panel.field("seed").setValue(1234)
+    with qtbot.waitSignal(w.controller.finished, timeout=10000):
+        w.inpaint()
+    req = engine.requests[-1]
+    assert req.seed == 1234 and req.variants == 3
+    assert req.image.dtype == np.float32 and req.image.shape == (48, 56, 3) and np.array_equal(req.mask, mask)
+    assert w.variants.count() == 3
+    assert np.all(w.doc.image.pixels[mask] == 51)  # variant 0 = 0.2 -> 51
+    w.variants.setCurrentRow(2)
+    assert np.all(w.doc.image.pixels[mask] == 204)  # 0.8
+    assert np.array_equal(w.doc.image.pixels[~mask], px[~mask])
+    # painting again over the result and running again works
+    _paint_box(w, 30, 30, 40, 40)
+    with qtbot.waitSignal(w.controller.finished, timeout=10000):
+        w.inpaint()
+    assert np.all(w.doc.image.pixels[30:40, 30:40] == 51) and np.all(w.doc.image.pixels[mask] == 204)
+    w.close()
+
+
+@pytest.mark.parametrize("exc,title", [(RuntimeError("boom"), "The engine failed"),
+                                       (MemoryError(), "Out of memory"),
+                                       (RuntimeError("CUDA out of memory. Tried to allocate"), "Out of memory")])
+def test_engine_failure_is_a_message_box_and_keeps_everything(qtbot, settings, errors, answers, rgb_file, exc, title):
+    reg, _ = fake_registry(fail=exc)
+    w = make_window(qtbot, settings, reg)
+    path, px = rgb_file
+    w.open_path(path)
+    _paint_box(w, 5, 5, 15, 20)
+    mask_before = w.doc.mask.copy()
+    with qtbot.waitSignal(w.controller.finished, timeout=10000):
+        w.inpaint()
+    assert [t for t, _ in errors] == [title]
+    assert np.array_equal(w.doc.image.pixels, px) and np.array_equal(w.doc.mask, mask_before)
+    assert not w.is_busy() and w.act_inpaint.isEnabled()
+    w.close()
+
+
+def test_inpaint_without_mask_explains(window, rgb_file, errors):
+    window.open_path(rgb_file[0])
+    assert not window.inpaint()
+    assert errors and errors[0][0] == "Nothing to fill"
+
+
+def test_user_error_from_engine_has_its_message(window, rgb_file, errors, qtbot):
+    window.open_path(rgb_file[0])
+    window.doc.set_mask(np.ones(window.doc.shape, bool), "all")
+    select_engine(window, "telea")
+    select_engine(window, "internal")
+    window.request_overrides = {"train_steps": 1, "steps": 1}
+    with qtbot.waitSignal(window.controller.finished, timeout=10000):
+        window.inpaint()
+    assert errors and errors[0][0] == "Cannot inpaint" and "whole image" in errors[0][1]
+
+
+def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers, tmp_path):
+    reg = Registry()
+    plain = Capabilities(title="Plain", description="no options", instant=True)
+    rich = Capabilities(title="Rich", description="all options", trains_per_image=True, samplers=("a", "b"),
+                        default_sampler="b", presets=("fast", "best"), supports_seed=True, supports_variants=True,
+                        supports_steps=True, devices=("cpu", "cuda"))
+    gray = Capabilities(title="Gray only", description="one channel", max_channels=1)
+    for name, caps in (("plain", plain), ("rich", rich), ("gray", gray)):
+        reg.register(name, caps, lambda n=name, c=caps: FakeEngine(n, c))
+    w = make_window(qtbot, settings, reg)
+    p = w.panel
+    assert [p.engine_combo.itemText(i) for i in range(p.engine_combo.count())] == ["Plain", "Rich", "Gray only"]
+    assert p.engine_name() == "rich"  # the default: the first engine that learns from the image
+    assert {n for n in ("preset", "sampler", "steps", "seed", "variants", "device", "train_steps")
+            if p.field(n) is not None} == {"preset", "sampler", "steps", "seed", "variants", "device", "train_steps"}
+    p.field("preset").setCurrentIndex(p.field("preset").findData("best"))
+    p.field("sampler").setCurrentIndex(p.field("sampler").findData("a"))
+    p.field("steps").setValue(12)
+    p.field("train_steps").setValue(34)
+    p.field("device").setCurrentIndex(p.field("device").findData("cpu"))
+    assert p.request_kwargs() == {"preset": "best", "sampler": "a", "steps": 12, "seed": 0, "variants": 1,
+                                  "device": "cpu", "train_steps": 34}
+    select_engine(w, "plain")
+    assert all(p.field(n) is None for n in ("preset", "sampler", "steps", "seed", "variants", "device"))
+    assert p.request_kwargs() == {}
+    assert not p.advanced.isVisibleTo(w)
+    # choices are remembered per engine
+    select_engine(w, "rich")
+    assert p.field("steps").value() == 12 and p.field("preset").currentData() == "best"
+    # an engine that cannot take this image's channels cannot be started, and says why
+    path = write_png(tmp_path / "c.png", texture_u8())
+    w.open_path(path)
+    select_engine(w, "gray")
+    assert not w.inpaint_button.isEnabled() and "at most 1 channels" in w.inpaint_button.toolTip()
+    w.close()
+
+
+def test_progress_shows_stage_and_time_left(window, rgb_file):
+    from core.engines.base import Progress
+
+    window.open_path(rgb_file[0])
+    _paint_box(window, 5, 5, 15, 20)
+    window.request_overrides = {}
+    # drive the progress handler directly, as the worker would
+    from app.main_window import RunContext
+
+    window._run = RunContext("x", (0, 0, 1, 1), np.zeros((1, 1, 3), np.uint8), np.ones((1, 1), bool), None, None)
+    window._on_progress(Progress("train", 0, 100))
+    window._run.stage_t0 -= 10.0
+    window._on_progress(Progress("train", 50, 100))
+    assert "Training" in window.stage_label.text() and "50/100" in window.stage_label.text()
+    assert window.eta_label.text() == "10 s left"
+    assert window.progress.maximum() == 100 and window.progress.value() == 50
+    window._run = None
