@@ -98,8 +98,11 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     from core.io import check_writable, load_image, load_mask, merge_result, save_image, to_float
     from core.masks import validate_mask
 
+    from core import runtime
+
     registry = default_registry()
     caps = registry.capabilities(args.engine)  # unknown engine -> UserError before any work
+    runtime.resolve_device(args.device)  # a device this machine lacks -> UserError, whatever the engine
     img = load_image(args.image)
     check_writable(args.out, img)  # before the work, so a bad path costs nothing
     mask = validate_mask(load_mask(args.mask, (img.height, img.width)), (img.height, img.width))

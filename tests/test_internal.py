@@ -154,7 +154,7 @@ def test_hole_at_the_edge_of_an_unaligned_image_is_filled(make_texture):
 
 def test_bad_requests_are_user_errors(image48, mask48):
     eng = make_engine()
-    bad = [dict(preset="turbo"), dict(sampler="euler"), dict(steps=5000),
+    bad = [dict(preset="turbo"), dict(sampler="euler"), dict(steps=5000), dict(steps=0), dict(steps=-3),
            dict(device="tpu")]
     for kw in bad:
         with pytest.raises(UserError):

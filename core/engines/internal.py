@@ -26,6 +26,7 @@ from core.diffusion.samplers import SAMPLERS
 from core.diffusion.schedule import T, linear_schedule, spaced_timesteps
 from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_for, train
 from core.diffusion.unet import TinyUNet
+from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result)
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
@@ -98,8 +99,9 @@ class InternalEngine:
         sampler_name = request.sampler or preset.sampler
         if sampler_name not in SAMPLERS:
             raise UserError(f"unknown sampler '{sampler_name}' (use {', '.join(SAMPLERS)})")
-        n_steps = int(request.steps or (preset.sample_steps if sampler_name == preset.sampler else
-                                        (1000 if sampler_name == "ddpm" and request.preset == "best" else 50)))
+        n_steps = int(request.steps if request.steps is not None else
+                      (preset.sample_steps if sampler_name == preset.sampler else
+                       (1000 if sampler_name == "ddpm" and request.preset == "best" else 50)))
         if not 1 <= n_steps <= T:
             raise UserError(f"steps must be between 1 and {T}")
         device = runtime.resolve_device(request.device)
@@ -210,14 +212,23 @@ class InternalEngine:
         # ---- sampling ---------------------------------------------------------------------------------
         gen = torch.Generator(device=device).manual_seed(request.seed + 7919)
         noise = torch.randn((variants,) + tuple(s_img.shape[1:]), generator=gen, device=device)
-        timesteps = spaced_timesteps(n_steps, T)
+        # SDEdit-style start (option): diffuse a classical fill to strength * T instead of starting from noise.
+        strength = float(np.clip(opts.get("strength", 1.0), 0.05, 1.0))
+        timesteps = spaced_timesteps(n_steps, max(n_steps, int(round(strength * T))))
+        init = None
+        if opts.get("init", "mean") == "telea":
+            roi, hole = image[s_box.slices()], mask[s_box.slices()]
+            guess = np.where(hole[:, :, None], cv_inpaint(roi, hole, "telea"), roi)
+            init = torch.from_numpy(np.ascontiguousarray(((guess - mean) / std).transpose(2, 0, 1))).to(device)[None]
+            init = _pad8(init)[0].expand(variants, -1, -1, -1)
         sampler = SAMPLERS[sampler_name]
         known_b = s_img.expand(variants, -1, -1, -1)
         mask_b = s_mask.expand(variants, -1, -1, -1)
         yield Progress("sample", 0, len(timesteps), f"{sampler_name}, {len(timesteps)} steps")
         final = None
         with torch.inference_mode():
-            steps_iter = sampler(make_denoiser(variants), noise, known_b, mask_b, self.schedule, timesteps, gen, clip=clip)
+            steps_iter = sampler(make_denoiser(variants), noise, known_b, mask_b, self.schedule, timesteps, gen,
+                                 clip=clip, init=init)
             try:
                 for st in steps_iter:
                     if request.cancelled():
