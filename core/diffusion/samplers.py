@@ -2,7 +2,7 @@
 
 Every sampler is a generator function::
 
-    sampler(denoise, noise, known, mask, schedule, timesteps, generator, clip=None) -> yields Step
+    sampler(denoise, noise, known, mask, schedule, timesteps, generator, clip=None, init=None) -> yields Step
 
 - ``denoise(x_t, t) -> x0_hat``: the model with its conditioning bound in (x0-prediction).
 - ``noise``: N(0, I) of the output's shape (B, C, H, W), drawn by the caller from its seeded generator.
@@ -10,6 +10,9 @@ Every sampler is a generator function::
 - ``timesteps``: integer steps from high to low noise (``schedule.spaced_timesteps``).
 - ``generator``: the torch.Generator for fresh noise, so the same seed gives the same result.
 - ``clip``: optional (lo, hi) tensors broadcastable to x; x0_hat is clamped to them (the data range).
+- ``init``: optional first guess of the whole x0 (e.g. a classical fill of the hole). The first state is
+  its forward diffusion to ``timesteps[0]``; with timesteps that start below T this is SDEdit-style
+  sampling from a guess. None = the known pixels with the hole at the mean (0).
 
 Each step yields ``Step(i, t, x, denoised)``, where ``denoised`` is the current x0 estimate with the known
 pixels re-projected into it (the paper's x0_hat <- M x0_hat + (1 - M) known) -- exactly what a live preview
@@ -45,16 +48,17 @@ def _reproject(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, clip) 
     return mask * x0 + (1.0 - mask) * known
 
 
-def _start(noise: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, abar: float) -> torch.Tensor:
-    """x at the first timestep: the forward diffusion of the known pixels (hole mean 0) plus noise."""
-    return math.sqrt(abar) * (1.0 - mask) * known + math.sqrt(1.0 - abar) * noise
+def _start(noise: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, abar: float, init=None) -> torch.Tensor:
+    """x at the first timestep: the forward diffusion of the first guess plus noise."""
+    guess = (1.0 - mask) * known if init is None else mask * init + (1.0 - mask) * known
+    return math.sqrt(abar) * guess + math.sqrt(1.0 - abar) * noise
 
 
 def ddpm(denoise: Denoiser, noise, known, mask, schedule: Schedule, timesteps: list[int],
-         generator: Optional[torch.Generator], clip=None) -> Iterator[Step]:
+         generator: Optional[torch.Generator], clip=None, init=None) -> Iterator[Step]:
     """Ancestral sampling with the DDPM posterior q(x_s | x_t, x0_hat); with all 1000 steps this is the
     paper's sampler, with fewer it is the same posterior between the spaced steps (DDIM with eta = 1)."""
-    x = _start(noise, known, mask, schedule.abar(timesteps[0]))
+    x = _start(noise, known, mask, schedule.abar(timesteps[0]), init)
     for i, t in enumerate(timesteps):
         s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         x0 = _reproject(denoise(x, t), known, mask, clip)
@@ -73,9 +77,9 @@ def ddpm(denoise: Denoiser, noise, known, mask, schedule: Schedule, timesteps: l
 
 
 def ddim(denoise: Denoiser, noise, known, mask, schedule: Schedule, timesteps: list[int],
-         generator: Optional[torch.Generator], clip=None) -> Iterator[Step]:
+         generator: Optional[torch.Generator], clip=None, init=None) -> Iterator[Step]:
     """Deterministic DDIM (eta = 0): after the initial noise, no randomness."""
-    x = _start(noise, known, mask, schedule.abar(timesteps[0]))
+    x = _start(noise, known, mask, schedule.abar(timesteps[0]), init)
     for i, t in enumerate(timesteps):
         s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         x0 = _reproject(denoise(x, t), known, mask, clip)
@@ -92,7 +96,7 @@ DDRM_ETA = 0.85  # the DDRM paper's setting for all experiments (eta_b = 1, nois
 
 
 def ddrm(denoise: Denoiser, noise, known, mask, schedule: Schedule, timesteps: list[int],
-         generator: Optional[torch.Generator], clip=None, eta: float = DDRM_ETA) -> Iterator[Step]:
+         generator: Optional[torch.Generator], clip=None, init=None, eta: float = DDRM_ETA) -> Iterator[Step]:
     """DDRM (Kawar et al.) for noiseless inpainting, where H's SVD is the pixel basis itself.
 
     In the variance-exploding view xbar = x / sqrt(abar), sigma_t = sqrt((1 - abar) / abar):
@@ -105,7 +109,7 @@ def ddrm(denoise: Denoiser, noise, known, mask, schedule: Schedule, timesteps: l
 
     t0 = timesteps[0]
     # Eq. (7): observed pixels start at y + sigma_T z, missing ones at sigma_T z (same as _start).
-    x = _start(noise, known, mask, schedule.abar(t0))
+    x = _start(noise, known, mask, schedule.abar(t0), init)
     for i, t in enumerate(timesteps):
         s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         x0 = _reproject(denoise(x, t), known, mask, clip)
