@@ -68,12 +68,6 @@ def make_texture():
 
 
 @pytest.fixture
-def rgb_texture() -> np.ndarray:
-    """A 64 x 64 RGB float texture."""
-    return texture(64, 64, 3, seed=1)
-
-
-@pytest.fixture
 def image_files(tmp_path) -> dict[str, tuple[Path, np.ndarray]]:
     """48 x 40 test images on disk: name -> (path, the native RGB(A)-ordered pixels written).
 
@@ -93,16 +87,6 @@ def image_files(tmp_path) -> dict[str, tuple[Path, np.ndarray]]:
             if name in ("rgb8", "rgb16", "gray16", "rgba16"):
                 files[f"{name}_tif"] = (write_native(tmp_path / f"{name}.tif", px), px)
     return files
-
-
-@pytest.fixture
-def hole_mask():
-    """Factory: ``hole_mask(h, w, y0, x0, y1, x1)`` -> bool H x W, True inside the box."""
-    def make(h: int, w: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
-        m = np.zeros((h, w), bool)
-        m[y0:y1, x0:x1] = True
-        return m
-    return make
 
 
 @pytest.fixture

@@ -282,3 +282,21 @@ def test_relative_path_in_current_folder_is_writable(tmp_path, monkeypatch):
     assert (tmp_path / "plain.png").is_file()
     assert _leftovers(tmp_path) == []
     assert os.path.getsize(tmp_path / "plain.png") > 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# Real images from the shared data
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rel, channels", [("standard/house.png", 3), ("textures/brodatz_D006.png", 1),
+                                           ("lineart/sketchsimp_test_line.png", 1)])
+def test_shared_data_images_load_and_round_trip(data_dir, tmp_path, rel, channels):
+    path = data_dir / rel
+    if not path.is_file():
+        pytest.skip(f"{rel} not in the shared data")
+    img = io.load_image(path)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img.channels == channels and img.dtype == raw.dtype
+    expected = raw[:, :, None] if raw.ndim == 2 else raw[:, :, ::-1]
+    np.testing.assert_array_equal(img.pixels, expected)
+    back = io.load_image(io.save_image(tmp_path / "copy.png", img))
+    np.testing.assert_array_equal(back.pixels, img.pixels)
