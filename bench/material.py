@@ -1,0 +1,157 @@
+"""Material benchmark (issue 5): joint internal diffusion vs per-map internal diffusion vs Telea per map.
+
+    python -m bench.material [--preset fast] [--materials acg_rock058,des19_parquet_floor] [--size 256]
+
+On a centre crop (native pixels, no resampling) of every map set in ../shared/data/svbrdf, with one
+reproducible free-form stroke mask per material, it repairs the set three ways and prints:
+per-map hole PSNR (stored values, [0, 1]); the render error -- PSNR inside the hole of the material rendered
+(core.material.shading, GGX) under the fixed lights ``BENCH_LIGHTS``, against the renders of the original
+maps; the largest deviation of the saved normals from unit length in the hole; seconds per material.
+Writes bench/out/material.json and a contact sheet bench/out/material_sheet.png (maps and renders).
+No model cache: every internal run trains from zero, with the same seed and preset.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from bench.common import DATA, OUT, Timer, contact_sheet, hole_psnr, print_table, show_hole
+from core import runtime
+from core.io import ImageData
+from core.masks import stroke_mask_for_bench
+from core.material import BENCH_LIGHTS, MapSet, load_map_set, render, run_material, shading_inputs
+from core.material import normals as nm
+
+METHODS = {  # name -> (engine, separate)
+    "joint internal": ("internal", False),
+    "per-map internal": ("internal", True),
+    "telea per map": ("telea", True),
+}
+SHEET_LABELS = {"truth": "truth", "joint internal": "joint", "per-map internal": "per-map", "telea per map": "telea"}
+SHORT = {"basecolor": "base", "normal": "normal", "roughness": "rough", "metallic": "metal", "specular": "spec",
+         "gloss": "gloss", "height": "height", "ao": "ao", "other": "other"}
+
+
+def crop_set(ms: MapSet, size: int) -> MapSet:
+    h, w = ms.height, ms.width
+    s = min(size, h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    maps = []
+    for m in ms.maps:
+        img = m.image
+        px = np.ascontiguousarray(img.pixels[y:y + s, x:x + s])
+        maps.append(replace(m, image=ImageData(px, img.path, img.float_lo, img.float_hi)))
+    return MapSet(maps, ms.folder)
+
+
+def renders(ms: MapSet) -> list[np.ndarray]:
+    inp = shading_inputs(ms)
+    return [render(inp, light) for light in BENCH_LIGHTS]
+
+
+def render_psnr(result: MapSet, truth_renders: list[np.ndarray], mask: np.ndarray) -> float:
+    """One PSNR over all lights: the mean squared error in the hole, pooled over the lights."""
+    err = np.mean([np.mean((r[mask] - t[mask]) ** 2) for r, t in zip(renders(result), truth_renders)])
+    return float(10 * np.log10(1.0 / max(err, 1e-12)))
+
+
+def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
+    m = ms.get("normal")
+    if m is None or not m.is_normal:
+        return float("nan")
+    top = np.iinfo(m.image.dtype).max if m.image.dtype != np.float32 else None
+    px = m.image.pixels[mask][:, :3].astype(np.float64)
+    return nm.length_error(px / top * 2 - 1 if top else px * 2 - 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "best"])
+    ap.add_argument("--materials", default="", help="comma-separated folder names (default: all)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
+    ap.add_argument("--json", default=str(OUT / "material.json"))
+    args = ap.parse_args(argv)
+    runtime.tune_allocator()
+    runtime.set_threads()
+    root = DATA / "svbrdf"
+    if not root.is_dir():
+        raise SystemExit(f"benchmark data not found: {root} (set REWEAVE_DATA)")
+    names = [n for n in args.materials.split(",") if n] or sorted(p.name for p in root.iterdir() if p.is_dir())
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        if m not in METHODS:
+            raise SystemExit(f"unknown method {m!r} (use {', '.join(METHODS)})")
+
+    records, sheet_rows = [], []
+    for i, name in enumerate(names):
+        truth = crop_set(load_map_set(root / name), args.size)
+        mask = stroke_mask_for_bench(truth.height, truth.width, args.seed + i)
+        truth_renders = renders(truth)
+        rows = {"truth": truth}
+        for method in methods:
+            engine, separate = METHODS[method]
+            with Timer() as tm:
+                res = run_material(truth, mask, engine, separate, seed=args.seed, preset=args.preset,
+                                   train_steps=args.train_steps, options={"cache": False, "preview_every": 0})
+            rec = {"material": name, "method": method, "hole": float(mask.mean()), "seconds": tm.seconds,
+                   "render_psnr": render_psnr(res.mapset, truth_renders, mask),
+                   "normal_unit_err": normal_unit_error(res.mapset, mask), "maps": {}}
+            for got, ref in zip(res.mapset.maps, truth.maps):
+                rec["maps"][SHORT[got.kind]] = hole_psnr(got.values(), ref.values(), mask)
+            records.append(rec)
+            rows[method] = res.mapset
+            maps_txt = "  ".join(f"{k} {v:5.2f}" for k, v in rec["maps"].items())
+            print(f"  {name:24s} {method:17s} render {rec['render_psnr']:6.2f} dB | {maps_txt} | "
+                  f"|n|-1 <= {rec['normal_unit_err']:.4f} | {tm.seconds:6.1f} s", flush=True)
+        base = truth.get("basecolor")
+        row = [show_hole(base.values()[:, :, :3] if base else renders(truth)[0], mask)]
+        for label, ms in rows.items():
+            nrm, rough = ms.get("normal"), ms.get("roughness") or ms.get("gloss")
+            row += [ms.get("basecolor").values() if ms.get("basecolor") else np.zeros_like(row[0]),
+                    nrm.values()[:, :, :3] if nrm else np.zeros_like(row[0]),
+                    rough.values() if rough else np.zeros_like(row[0]),
+                    renders(ms)[0], renders(ms)[3]]
+        sheet_rows.append(row)
+
+    kinds = [k for k in SHORT.values() if any(k in r["maps"] for r in records)]
+    def cell(v):  # a map left exactly as it was (uniform maps are filled with their constant)
+        return "-" if v is None else ("exact" if v >= 100 else v)
+
+    table = [[r["material"], r["method"], *[cell(r["maps"].get(k)) for k in kinds], r["render_psnr"],
+              r["normal_unit_err"], r["seconds"]] for r in records]
+    print()
+    print_table(["material", "method", *[f"{k} PSNR" for k in kinds], "render PSNR", "max||n|-1|", "s"], table,
+                title=f"Material repair, {args.size}x{args.size} crops, preset {args.preset}, stroke masks "
+                      f"({time.strftime('%Y-%m-%d %H:%M')}, {runtime.physical_cores()} cores)")
+    summary = []
+    for method in methods:
+        sel = [r for r in records if r["method"] == method]
+        summary.append([method, len(sel), float(np.mean([r["render_psnr"] for r in sel])),
+                        float(np.nanmax([r["normal_unit_err"] for r in sel])), float(np.mean([r["seconds"] for r in sel]))])
+    print()
+    print_table(["method", "n", "mean render PSNR", "max||n|-1|", "s/material"], summary, title="Summary")
+    if "joint internal" in methods and len(methods) > 1:
+        wins = 0
+        for name in names:
+            by = {r["method"]: r["render_psnr"] for r in records if r["material"] == name}
+            wins += all(by["joint internal"] > v for k, v in by.items() if k != "joint internal")
+        print(f"\njoint internal has the best render PSNR on {wins}/{len(names)} materials")
+    labels = ["hole"] + [f"{SHEET_LABELS[lab]} {col}" for lab in ["truth", *methods]
+                         for col in ("base", "normal", "rough", "light 0", "light 3")]
+    sheet = contact_sheet(sheet_rows, labels, OUT / "material_sheet.png", tile=128)
+    print(f"contact sheet: {sheet}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump(records, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
