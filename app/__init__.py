@@ -2,3 +2,7 @@
 
 Start it with ``python main.py [IMAGE]``; ``app.gui.launch`` is the entry point.
 """
+
+from app.compat import guard_none_refcount as _guard
+
+_guard()

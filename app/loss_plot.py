@@ -19,6 +19,7 @@ class LossPlot(QWidget):
         self.values: list[float] = []
         self.smooth: list[float] = []
         self.total: int | None = None
+        self._ema = 0.0
         self.setToolTip("Training loss on the known pixels (log scale)")
 
     def sizeHint(self) -> QSize:  # noqa: N802
@@ -26,6 +27,7 @@ class LossPlot(QWidget):
 
     def clear(self) -> None:
         self.steps, self.values, self.smooth, self.total = [], [], [], None
+        self._ema = 0.0
         self.update()
 
     def add(self, step: int, value: float, total: int | None = None) -> None:
@@ -34,8 +36,9 @@ class LossPlot(QWidget):
         self.total = total or self.total
         self.steps.append(step)
         self.values.append(value)
-        prev = self.smooth[-1] if self.smooth else value
-        self.smooth.append(0.85 * prev + 0.15 * value)
+        # exponential average with bias correction, so the first points are not pulled towards the first value
+        self._ema = 0.85 * self._ema + 0.15 * value
+        self.smooth.append(self._ema / (1.0 - 0.85 ** len(self.values)))
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802

@@ -8,6 +8,9 @@ worker; ``finished`` fires once, with the outcome, when the thread is done.
 """
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from core.errors import Cancelled, UserError
 from core.masks import Box
 
 PREVIEW_INTERVAL_S = 0.05  # at most ~20 preview frames per second reach the canvas
+WORKER_NICE = 5  # engine thread priority below the GUI's (Linux nice value)
 
 
 @dataclass
@@ -41,6 +45,20 @@ class Outcome:
     details: str = ""
 
 
+def _lower_thread_priority(nice: int = WORKER_NICE) -> None:
+    """Let the GUI thread win the CPU when both want it (Linux: per-thread nice; elsewhere nothing).
+
+    Torch's intra-op threads are started by this thread on its first parallel operation and inherit it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (OSError, AttributeError):
+        pass
+
+
 class _EngineRun:
     """The generator the worker thread iterates: engine events in, GUI-ready items out, never raises."""
 
@@ -51,6 +69,7 @@ class _EngineRun:
 
     def events(self) -> Iterator[object]:
         mask = np.asarray(self.request.mask, bool)
+        _lower_thread_priority()
         try:
             self._gen = self.engine.run(self.request)
             for ev in self._gen:
