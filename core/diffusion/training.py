@@ -81,9 +81,12 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
     """Train ``model`` in place; yields (step, loss) after every optimiser step (loss stays on the device).
 
     image: (C, H, W) normalised, on the model's device, hole pixels already zeroed; hole: (1, H, W), 1 = hole.
+    Several images of one size may come as (N, C, H, W) and (N, 1, H, W): each crop then picks one.
     """
     device = image.device
-    c, h, w = image.shape
+    if image.dim() == 3:
+        image, hole = image[None], hole[None]
+    n_images, c, h, w = image.shape
     size = cfg.crop
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -96,8 +99,9 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
             group["lr"] = lr_at(step, cfg)
         ys = rng.integers(0, h - size + 1, cfg.batch)
         xs = rng.integers(0, w - size + 1, cfg.batch)
-        x0 = torch.stack([image[:, y:y + size, x:x + size] for y, x in zip(ys, xs)])
-        real = torch.stack([hole[:, y:y + size, x:x + size] for y, x in zip(ys, xs)])
+        ks = rng.integers(0, n_images, cfg.batch) if n_images > 1 else np.zeros(cfg.batch, int)
+        x0 = torch.stack([image[k, :, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
+        real = torch.stack([hole[k, :, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
         synth = torch.from_numpy(synthetic_masks(rng, cfg.batch, size, cfg)).to(device)[:, None].float()
         if cfg.hflip:
             flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)

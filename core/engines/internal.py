@@ -7,7 +7,9 @@ about what it costs in a small one. Every channel is modelled jointly, whatever 
 RGBA, or a stacked SVBRDF map set), each normalised by its own mean and standard deviation.
 
 Request options (``request.options``): ``cache`` (bool, default True: warm start from a model trained
-for this image), ``preview_every`` (seconds between training previews, default 3), ``bf16`` (None =
+for this image), ``prior`` (bool, default True: start training from the shipped prior weights when there
+are some for this channel count, see ``internal_prior``), ``init`` ('mean' | 'telea') and ``strength``
+(0-1: SDEdit-style sampling from a classical fill diffused to strength x T), ``preview_every`` (seconds between training previews, default 3), ``bf16`` (None =
 by hardware), ``channels_last`` (inference), ``crop``, ``batch``.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_fo
 from core.diffusion.unet import TinyUNet
 from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result)
+from core.engines.internal_prior import load_prior
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
 from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, validate_mask
@@ -130,8 +133,14 @@ class InternalEngine:
 
         torch.manual_seed(request.seed)  # the UNet's initial weights
         model = TinyUNet(c).to(device)
+        prior_used = False
         if cached is not None:
             model.load_state_dict(cached.state)
+        elif opts.get("prior", True):
+            prior = load_prior(c)
+            if prior is not None:
+                model.load_state_dict(prior)
+                prior_used = True
         thick = hole_thickness(mask[s_box.slices()])
         crop = int(opts.get("crop") or crop_size_for(thick, t_box.height, t_box.width))
         cfg = TrainConfig(
@@ -141,6 +150,8 @@ class InternalEngine:
             bf16=opts.get("bf16"))
         if cached is not None:  # fine-tuning: start where the cosine schedule ends, gently
             cfg = replace(cfg, lr=3e-4, lr_final=1e-4)
+        elif prior_used:
+            cfg = replace(cfg, lr=float(opts.get("prior_lr", 1e-3)))
         autocast = runtime.autocast_dtype(device, cfg.bf16)
 
         train_img = normalise(region, mask[t_box.slices()])
@@ -242,7 +253,7 @@ class InternalEngine:
             out = image.copy()
             out[s_box.slices()] = to_image(final[v])
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": len(timesteps),
-                                  "train_steps": cfg.steps, "warm_start": cached is not None,
+                                  "train_steps": cfg.steps, "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
     def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device) -> torch.Tensor:
