@@ -81,7 +81,8 @@ class Canvas(QWidget):
         self._checker = _checker()
 
     # -- document -----------------------------------------------------------------------------------------
-    def set_document(self, doc: Document | None) -> None:
+    def set_document(self, doc: Document | None, keep_view: bool = False) -> None:
+        """Show ``doc``; with ``keep_view`` (another map of the same material) the zoom and pan stay."""
         if self.doc is not None:
             self.doc.image_changed.disconnect(self._on_image_changed)
             self.doc.mask_changed.disconnect(self._on_mask_changed)
@@ -101,7 +102,10 @@ class Canvas(QWidget):
         self._on_mask_changed(None)
         doc.image_changed.connect(self._on_image_changed)
         doc.mask_changed.connect(self._on_mask_changed)
-        self.fit()
+        if keep_view and not self._fit_mode:
+            self.update()
+        else:
+            self.fit()
 
     def _display(self, pixels: np.ndarray, out: np.ndarray) -> None:
         img = self.doc.image

@@ -64,6 +64,13 @@ class Document(QObject):
         if was:
             self.dirty_changed.emit(False)
 
+    def mark_saved_as_set(self) -> None:
+        """Saved elsewhere (a material written to another folder): the changes are safe, the path stays."""
+        was = self.is_dirty()
+        self._saved_token = self._token
+        if was:
+            self.dirty_changed.emit(False)
+
     # -- mask edits -------------------------------------------------------------------------------------
     def begin_mask_edit(self) -> None:
         """Call before changing ``self.mask`` in place (a brush drag); ``end_mask_edit`` makes it one step."""

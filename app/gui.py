@@ -136,6 +136,7 @@ def launch(argv: list[str]) -> int:
 
     from app import theme
     from app.main_window import MainWindow
+    from app.worker import warm_up_engines
     from core import runtime
 
     runtime.set_threads()
@@ -145,6 +146,7 @@ def launch(argv: list[str]) -> int:
     window.set_theme(window._theme_mode)
     _install_excepthook(window)
     window.show()
+    warm_up_engines()
     # Open after the window is up, so that a bad file shows its message over the window.
     QTimer.singleShot(0, lambda: _open_initial(window, args) or (window.doc is None and _open_initial(
         window, argparse.Namespace(image=None, mask=None))))

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar,
-                               QPushButton, QScrollArea, QSizePolicy, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
+                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QTabBar, QToolBar,
+                               QVBoxLayout, QWidget)
 from superqt import QLabeledSlider
 
 from app import dialogs, theme
@@ -24,6 +25,8 @@ from app.engine_panel import EnginePanel
 from app.history import Rect, Step
 from app.imaging import thumbnail_array
 from app.loss_plot import LossPlot
+from app.material_doc import MaterialDocument, MaterialEngine
+from app.material_view import ShadedPreview
 from app.variants import VariantStrip
 from app.worker import Outcome, PreviewFrame, RunController, describe_failure
 from core.engines.base import InpaintRequest, Loss, Progress, Result
@@ -32,6 +35,7 @@ from core.errors import UserError
 from core.io import (READ_EXTENSIONS, WRITE_EXTENSIONS, ImageData, load_image, load_mask, mask_to_image, merge_result,
                      save_image, to_float)
 from core.masks import hole_bbox
+from core.material import MaterialResult, check_output, load_map_set, save_map_set
 
 APP_NAME = "Reweave"
 MAX_RECENT = 10
@@ -81,7 +85,18 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
 
         self.canvas = Canvas(self)
-        self.setCentralWidget(self.canvas)
+        self.map_tabs = QTabBar()
+        self.map_tabs.setDocumentMode(True)
+        self.map_tabs.setExpanding(False)
+        self.map_tabs.setToolTip("The maps of this material; the mask is shared by all of them")
+        self.map_tabs.hide()
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.map_tabs)
+        cl.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
         self._make_actions()
         self._make_menus()
         self._make_toolbars()
@@ -114,6 +129,8 @@ class MainWindow(QMainWindow):
         A = self._act
         self.act_open = A("&Open…", self._ask_open, QKeySequence.StandardKey.Open, "mdi6.folder-open-outline",
                           "Open an image")
+        self.act_open_material = A("Open &Material Folder…", self._ask_open_material, QKeySequence("Ctrl+Alt+O"),
+                                   "mdi6.texture-box", "Open a PBR/SVBRDF map set: one mask repairs every map")
         self.act_save = A("&Save", self.save, QKeySequence.StandardKey.Save, "mdi6.content-save-outline",
                           "Save the image (same format and bit depth)")
         self.act_save_as = A("Save &As…", lambda: self.save_as(), QKeySequence("Ctrl+Shift+S"),
@@ -163,6 +180,7 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         m = mb.addMenu("&File")
         m.addAction(self.act_open)
+        m.addAction(self.act_open_material)
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
         m.addAction(self.act_save)
@@ -211,7 +229,7 @@ class MainWindow(QMainWindow):
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for a in (self.act_open, self.act_save, None, self.act_undo, self.act_redo, None, self.act_import_mask,
+        for a in (self.act_open, self.act_open_material, self.act_save, None, self.act_undo, self.act_redo, None, self.act_import_mask,
                   self.act_export_mask, self.act_clear, self.act_invert, self.act_show_mask, None, self.act_fit,
                   self.act_100, self.act_split):
             tb.addSeparator() if a is None else tb.addAction(a)
@@ -307,6 +325,25 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.dock = dock
 
+        self.shaded = ShadedPreview()
+        self.separate_check = QCheckBox("Repair each map separately (for comparison)")
+        self.separate_check.setToolTip("Default: all maps stacked and repaired jointly by one model")
+        mat = QWidget()
+        ml = QVBoxLayout(mat)
+        ml.setContentsMargins(12, 4, 12, 8)
+        ml.addWidget(self.shaded, 1)
+        ml.addWidget(self.separate_check)
+        self.material_dock = QDockWidget("Material", self)
+        self.material_dock.setObjectName("material_dock")
+        self.material_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.material_dock.setWidget(mat)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.material_dock)
+        self.material_dock.hide()
+        self._shade_timer = QTimer(self)
+        self._shade_timer.setSingleShot(True)
+        self._shade_timer.setInterval(30)
+        self._shade_timer.timeout.connect(self._refresh_shading)
+
     def _make_status_bar(self) -> None:
         sb = self.statusBar()
         self.info_label = QLabel("")
@@ -328,6 +365,8 @@ class MainWindow(QMainWindow):
         self.controller.loss.connect(self._on_loss)
         self.controller.preview.connect(self._on_preview)
         self.controller.result.connect(self._on_result)
+        self.controller.other.connect(self._on_other)
+        self.map_tabs.currentChanged.connect(self._on_map_tab)
         self.controller.finished.connect(self._on_finished)
         self.variants.picked.connect(self.pick_variant)
         self.panel.changed.connect(self._update_actions)
@@ -430,6 +469,8 @@ class MainWindow(QMainWindow):
         if self.controller.is_running():
             self.statusBar().showMessage("Stop the engine before opening another image", 4000)
             return False
+        if Path(path).is_dir():
+            return self.open_material(path, mask_path, confirm)
         if confirm and not self._confirm_discard():
             return False
         try:
@@ -445,6 +486,48 @@ class MainWindow(QMainWindow):
         self._remember(Path(path).resolve())
         return True
 
+    def _ask_open_material(self) -> None:
+        if not self._confirm_discard():
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Open material folder", self._last_folder())
+        if folder:
+            self.open_material(folder, confirm=False)
+
+    def open_material(self, source, mask_path: str | Path | None = None, confirm: bool = True) -> bool:
+        """Open a map set (a folder, or a list of files) in material mode."""
+        if self.controller.is_running():
+            self.statusBar().showMessage("Stop the engine before opening another image", 4000)
+            return False
+        if confirm and not self._confirm_discard():
+            return False
+        try:
+            exclude = [mask_path] if mask_path else []
+            mapset = load_map_set(source, exclude=exclude)
+            mask = load_mask(mask_path, (mapset.height, mapset.width)) if mask_path else None
+        except UserError as exc:
+            dialogs.show_error(self, "Cannot open the material", str(exc))
+            return False
+        except MemoryError:
+            dialogs.show_error(self, "Out of memory", "This material is too large to open on this machine.")
+            return False
+        self.set_document(MaterialDocument(mapset, mask))
+        if mapset.folder is not None:
+            self._remember(Path(mapset.folder).resolve())
+        return True
+
+    def is_material(self) -> bool:
+        return isinstance(self.doc, MaterialDocument)
+
+    def _on_map_tab(self, index: int) -> None:
+        if not self.is_material() or index < 0 or index == self.doc.current:
+            return
+        self.doc.show_map(index)
+        self.canvas.set_document(self.doc, keep_view=True)
+        self.info_label.setText(f"{self.doc.image.describe()} · {len(self.doc.mapset.maps)} maps")
+
+    def _refresh_shading(self) -> None:
+        self.shaded.set_mapset(self.doc.mapset if self.is_material() else None)
+
     def set_document(self, doc: Document) -> None:
         self.doc = doc
         self._last_run = None
@@ -454,11 +537,25 @@ class MainWindow(QMainWindow):
         doc.history_changed.connect(self._update_actions)
         doc.dirty_changed.connect(lambda d: self.setWindowModified(d))
         doc.mask_changed.connect(lambda _r: self._update_actions())
-        self.panel.set_image_channels(doc.image.channels)
+        material = isinstance(doc, MaterialDocument)
+        self.panel.set_image_channels(doc.total_channels() if material else doc.image.channels)
+        self.map_tabs.blockSignals(True)
+        while self.map_tabs.count():
+            self.map_tabs.removeTab(0)
+        if material:
+            for title in doc.map_titles():
+                self.map_tabs.addTab(title)
+            self.map_tabs.setCurrentIndex(0)
+            doc.image_changed.connect(lambda _r: self._shade_timer.start())
+        self.map_tabs.blockSignals(False)
+        self.map_tabs.setVisible(material)
+        self.material_dock.setVisible(material)
+        self.separate_check.setChecked(False)
+        self._refresh_shading()
         name = doc.path.name if doc.path else "Untitled"
         self.setWindowTitle(f"{name}[*] — {APP_NAME}")
         self.setWindowModified(False)
-        self.info_label.setText(doc.image.describe())
+        self.info_label.setText(doc.image.describe() + (f" · {len(doc.mapset.maps)} maps" if material else ""))
         self.stage_label.setText("Ready")
         self.eta_label.setText("")
         self.progress.setRange(0, 1)
@@ -470,6 +567,8 @@ class MainWindow(QMainWindow):
     def save(self) -> bool:
         if self.doc is None:
             return False
+        if self.is_material():
+            return self.save_material()
         p = self.doc.path
         if p is None or p.suffix.lower() not in WRITE_EXTENSIONS:
             return self.save_as()
@@ -478,6 +577,8 @@ class MainWindow(QMainWindow):
     def save_as(self, path: str | Path | None = None) -> bool:
         if self.doc is None:
             return False
+        if self.is_material():
+            return self.save_material(path)
         if path is None:
             current = self.doc.path or Path(self._last_folder()) / "untitled.png"
             suggested = current if current.suffix.lower() in WRITE_EXTENSIONS else current.with_suffix(".png")
@@ -500,6 +601,23 @@ class MainWindow(QMainWindow):
         self.setWindowModified(False)
         self._remember(written.resolve())
         self.statusBar().showMessage(f"Saved {written} ({self.doc.image.bit_depth})", 5000)
+        return True
+
+    def save_material(self, folder: str | Path | None = None) -> bool:
+        """Write every map (same names, formats, bit depths) into a folder; the input folder is refused."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Save repaired maps into folder", self._last_folder())
+            if not folder:
+                return False
+        try:
+            check_output(self.doc.mapset, folder)
+            written = save_map_set(self.doc.mapset, folder)
+        except UserError as exc:
+            dialogs.show_error(self, "Cannot save the material", str(exc))
+            return False
+        self.doc.mark_saved_as_set()
+        self.setWindowModified(False)
+        self.statusBar().showMessage(f"Saved {len(written)} maps to {folder}", 5000)
         return True
 
     def import_mask(self, path: str | Path | None = None) -> bool:
@@ -539,26 +657,30 @@ class MainWindow(QMainWindow):
         return True
 
     # drag and drop ------------------------------------------------------------------------------------------
-    def _dropped_file(self, event) -> Path | None:
+    def _dropped_files(self, event) -> list[Path]:
         md = event.mimeData()
         if not md.hasUrls():
-            return None
-        for url in md.urls():
-            if url.isLocalFile():
-                return Path(url.toLocalFile())
-        return None
+            return []
+        return [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile()]
+
+    def _dropped_file(self, event) -> Path | None:
+        files = self._dropped_files(event)
+        return files[0] if files else None
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         p = self._dropped_file(event)
-        if p is not None and (p.suffix.lower() in READ_EXTENSIONS or p.is_file()):
+        if p is not None and (p.suffix.lower() in READ_EXTENSIONS or p.is_file() or p.is_dir()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        p = self._dropped_file(event)
-        if p is None:
+        files = self._dropped_files(event)
+        if not files:
             return
+        p = files[0]
         event.acceptProposedAction()
-        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and self.doc is not None:
+        if len(files) > 1:  # several maps of one material
+            QTimer.singleShot(0, lambda: self.open_material(files))
+        elif event.modifiers() & Qt.KeyboardModifier.ShiftModifier and self.doc is not None:
             QTimer.singleShot(0, lambda: self.import_mask(p))  # after the drop returns (dialogs may open)
         else:
             QTimer.singleShot(0, lambda: self.open_path(p))
@@ -649,8 +771,14 @@ class MainWindow(QMainWindow):
             return False
         name = self.panel.engine_name()
         try:
-            engine = self.registry.get(name)
+            if self.is_material():
+                engine = MaterialEngine(self.doc, name, self.separate_check.isChecked(), self.registry)
+                self.registry.capabilities(name)  # unknown engine -> UserError now, not on the worker
+            else:
+                engine = self.registry.get(name)
             request = self.build_request()
+            if self.is_material():
+                request.variants = 1  # a map set is repaired once; variants are for single images
         except UserError as exc:
             dialogs.show_error(self, "Cannot inpaint", str(exc))
             return False
@@ -733,6 +861,13 @@ class MainWindow(QMainWindow):
             self.canvas.set_preview(None)
             ctx.step = self.doc.apply_pixels(ctx.rect, self._result_patch(ctx, result), f"Inpaint ({ctx.engine})")
 
+    def _on_other(self, item: object) -> None:
+        ctx = self._run
+        if isinstance(item, MaterialResult) and ctx is not None and self.is_material():
+            self.canvas.set_preview(None)
+            mode = item.info.get("mode", "joint")
+            ctx.step = self.doc.apply_maps(item.mapset, ctx.rect, f"Repair material ({mode}, {ctx.engine})")
+
     def pick_variant(self, index: int) -> None:
         ctx = self._last_run if self._run is None else self._run
         if ctx is None or self.doc is None or index not in ctx.results or self.controller.is_running():
@@ -749,7 +884,7 @@ class MainWindow(QMainWindow):
             self.last_stop_latency = time.monotonic() - self.controller.stop_requested_at
         self.progress.setRange(0, 1)
         elapsed = time.monotonic() - ctx.started if ctx else 0.0
-        if outcome.status == "done" and ctx is not None and ctx.results:
+        if outcome.status == "done" and ctx is not None and (ctx.results or ctx.step is not None):
             self._last_run = ctx
             self.progress.setValue(1)
             self.stage_label.setText(f"Done in {_fmt_seconds(elapsed)}")

@@ -59,6 +59,25 @@ def _lower_thread_priority(nice: int = WORKER_NICE) -> None:
         pass
 
 
+def warm_up_engines() -> threading.Thread:
+    """Import in the background, at startup, what the first training step would import lazily.
+
+    The optimiser's first step imports torch._dynamo (about 800 modules, seconds on a busy CPU) while holding
+    the GIL in long chunks: done during a run, that freezes the window for a few hundred ms at the start of
+    training. Done here, it happens while the user is still painting.
+    """
+    def work() -> None:
+        _lower_thread_priority()
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:  # noqa: BLE001 -- only an optimisation
+            pass
+
+    thread = threading.Thread(target=work, name="reweave-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 class _EngineRun:
     """The generator the worker thread iterates: engine events in, GUI-ready items out, never raises."""
 
@@ -106,6 +125,7 @@ class RunController(QObject):
     loss = Signal(object)  # Loss
     preview = Signal(object)  # PreviewFrame (coalesced)
     result = Signal(object)  # Result
+    other = Signal(object)  # anything else an engine yields (material mode's MaterialResult)
     finished = Signal(object)  # Outcome
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -181,6 +201,9 @@ class RunController(QObject):
         elif isinstance(item, Result):
             self._emit_preview()
             self.result.emit(item)
+        else:
+            self._emit_preview()
+            self.other.emit(item)
 
     def _emit_preview(self) -> None:
         frame, self._pending_preview = self._pending_preview, None

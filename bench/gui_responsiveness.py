@@ -6,6 +6,8 @@ Drives the main window offscreen (QT_QPA_PLATFORM=offscreen unless set) on the b
 mask and the `fast` preset, while a timer zooms the view in and out every 250 ms (full repaints, as a
 user would cause). It prints, as a table:
 
+- the longest event-loop stall during the startup warm-up (app.gui.launch imports torch._dynamo in the
+  background: the optimiser would otherwise import it during the first training step, holding the GIL);
 - the longest event-loop stall (the largest gap between 10 ms timer ticks, minus 10 ms) and its 99th
   percentile, per stage -- target < 50 ms;
 - the preview frame rate that reached the canvas while sampling (and the number of training previews);
@@ -36,8 +38,10 @@ TICK_MS = 10
 class StallMeter:
     """Gaps between ticks of a precise 10 ms timer, bucketed by the window's current stage."""
 
-    def __init__(self, stage_of) -> None:
+    def __init__(self, stage_of, where=lambda: "") -> None:
         self.stage_of = stage_of
+        self.where = where
+        self.long: list[tuple[str, str, float]] = []
         self.gaps: dict[str, list[float]] = {}
         self.clock = QElapsedTimer()
         self.timer = QTimer()
@@ -54,7 +58,10 @@ class StallMeter:
 
     def _tick(self) -> None:
         gap = self.clock.restart()
-        self.gaps.setdefault(self.stage_of(), []).append(max(0.0, gap - TICK_MS))
+        stall = max(0.0, gap - TICK_MS)
+        self.gaps.setdefault(self.stage_of(), []).append(stall)
+        if stall > 50:
+            self.long.append((self.stage_of(), self.where(), stall))
 
     def summary(self, stage: str) -> tuple[float, float, int, int]:
         g = np.array(self.gaps.get(stage, [0.0]))
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from app import dialogs, theme
     from app.gui import _application
     from app.main_window import MainWindow
+    from app.worker import warm_up_engines
     from core import runtime
 
     dialogs.ask_unsaved = lambda *_a: "discard"  # nothing modal in a benchmark
@@ -126,11 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         flip["in"] = not flip["in"]
 
     zoom.timeout.connect(poke)
-    meter = StallMeter(lambda: stage["name"])
+    last = {"step": ""}
+    win.controller.progress.connect(lambda ev: last.__setitem__("step", f"{ev.stage} {ev.step}/{ev.total}"))
+    meter = StallMeter(lambda: stage["name"], lambda: last["step"])
 
-    # --- 0. idle baseline: what the machine alone costs (other processes share these cores) ---------------
+    # --- 0. startup warm-up (as app.gui.launch does), then an idle baseline -------------------------------
     meter.start()
     zoom.start()
+    stage["name"] = "warm-up"
+    warm = warm_up_engines()
+    _wait_until(lambda: not warm.is_alive(), 300)
+    stage["name"] = "idle"
     _wait_until(lambda: False, 3.0)
     stage["name"] = "idle-done"
 
@@ -147,12 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     sample_span = (last_frame["sample"] - first_frame["sample"]) if sample_frames > 1 else 0.0
     sample_fps = (sample_frames - 1) / sample_span if sample_span > 0 else 0.0
     rows = []
-    for st in ("idle", "prepare", "train", "sample"):
+    for st in ("warm-up", "idle", "prepare", "train", "sample"):
         mx, p99, n, over = meter.summary(st)
         rows.append([st, f"{mx:.0f}", f"{p99:.0f}", over, n, frames.get(st, 0)])
     print_table(["stage", "longest stall ms", "p99 stall ms", "stalls > 50 ms", "ticks", "preview frames"], rows,
                 title=f"Event-loop stalls during a `fast` run on resources/sample.png (448x320), {threads} torch "
                       f"threads, total {total:.1f} s")
+
+    for st, at, ms in meter.long:
+        print(f"  stall {ms:.0f} ms in {st} (last progress: {at})")
 
     # --- 2. Stop while training, and while sampling -------------------------------------------------------
     stops = []

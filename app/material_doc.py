@@ -1,0 +1,98 @@
+"""Material mode's document: a whole map set with one shared mask, and the engine adapter that repairs it.
+
+``MaterialDocument`` is a ``Document`` whose ``image`` is the map being looked at; switching maps keeps the
+mask and the undo history, which therefore cover every map: a repair is one step holding a diff per map.
+``MaterialEngine`` wraps ``core.material.inpaint_material`` in the engine interface the worker drives, and
+turns its per-map previews into previews of the map on screen.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+import numpy as np
+
+from app.document import Document
+from app.history import Patch, Rect, Step
+from core.engines.base import Capabilities, InpaintRequest, Preview
+from core.material import KIND_TITLES, MapSet, MaterialPreview, MaterialResult, inpaint_material
+
+_tokens = itertools.count(10**9)
+
+
+class MaterialDocument(Document):
+    def __init__(self, mapset: MapSet, mask: np.ndarray | None = None) -> None:
+        self.mapset = mapset
+        self.current = 0
+        self.originals = [m.image.pixels.copy() for m in mapset.maps]
+        super().__init__(mapset.maps[0].image, mask)
+        self.original = self.originals[0]
+
+    @property
+    def path(self):
+        return self.mapset.folder
+
+    def map_titles(self) -> list[str]:
+        return [f"{KIND_TITLES.get(m.kind, m.kind)} · {m.name}" for m in self.mapset.maps]
+
+    def total_channels(self) -> int:
+        return sum(m.image.channels for m in self.mapset.maps)
+
+    def show_map(self, index: int) -> None:
+        """Look at another map: same mask, same history; the canvas must be told (set_document)."""
+        self.current = index
+        self.image = self.mapset.maps[index].image
+        self.original = self.originals[index]
+
+    def apply_maps(self, repaired: MapSet, rect: Rect, label: str) -> Step:
+        """Write every repaired map's ``rect`` and clear the mask there, as one undo step."""
+        ys, xs = slice(rect[0], rect[2]), slice(rect[1], rect[3])
+        patches: dict[int, Patch] = {}
+        for i, (m, new) in enumerate(zip(self.mapset.maps, repaired.maps)):
+            target = m.image.pixels[ys, xs]
+            patches[i] = Patch.capture(rect, target, new.image.pixels[ys, xs])
+            target[...] = new.image.pixels[ys, xs]
+        old_mask = self.mask[ys, xs].copy()
+        step = Step(label, mask=Patch.capture(rect, old_mask, np.zeros_like(old_mask)),
+                    image_token_before=self._token, image_token_after=next(_tokens), extra={"maps": patches})
+        self.mask[ys, xs] = 0
+        self._push(step)
+        self._set_token(step.image_token_after)
+        self.image_changed.emit(rect)
+        self.mask_changed.emit(rect)
+        return step
+
+    def _apply(self, step: Step, which: str) -> None:
+        maps = step.extra.get("maps")
+        if maps:
+            for i, patch in maps.items():
+                patch.write(self.mapset.maps[i].image.pixels, which)
+            self._set_token(step.image_token_before if which == "old" else step.image_token_after)
+            self.image_changed.emit(next(iter(maps.values())).rect)
+        super()._apply(step, which)
+
+
+class MaterialEngine:
+    """An engine-shaped adapter: ``run(request)`` repairs the whole map set with the chosen engine."""
+
+    name = "material"
+
+    def __init__(self, doc: MaterialDocument, engine: str, separate: bool, registry) -> None:
+        self.doc = doc
+        self.engine = engine
+        self.separate = separate
+        self.registry = registry
+        self.capabilities = Capabilities(title="Material", description="joint map-set repair")
+
+    def run(self, request: InpaintRequest) -> Iterator[object]:
+        fields = dict(seed=request.seed, preset=request.preset, sampler=request.sampler, steps=request.steps,
+                      train_steps=request.train_steps, device=request.device, options=request.options,
+                      cancel=request.cancel)
+        for ev in inpaint_material(self.doc.mapset, request.mask, self.engine, self.separate, self.registry,
+                                   **fields):
+            if isinstance(ev, MaterialPreview):
+                shown = self.doc.current  # read each time: the user may switch maps while it runs
+                if shown in ev.maps:
+                    yield Preview(ev.maps[shown], ev.box, ev.stage, ev.step, ev.total)
+            else:
+                yield ev  # Progress, Loss, MaterialResult

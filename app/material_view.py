@@ -1,0 +1,111 @@
+"""The lit preview of a material: base colour, normal, roughness and metal/specular shaded by
+``core.material.render`` under a light the user drags (left button); capped at 512 px so it stays
+interactive."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app import theme
+from app.imaging import RgbaBuffer, float_to_display8, rgba_premultiplied
+from core.material import MapSet, render, shading_inputs
+
+MAX_SIDE = 512
+
+
+class ShadedPreview(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMinimumHeight(200)
+        self.setToolTip("Shaded material: drag to move the light")
+        self.light = (0.4, 0.4)  # x, y of the light on the unit disc (z follows)
+        self._inputs = None
+        self._image: RgbaBuffer | None = None
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.timeout.connect(self._render)
+        self.render_ms = 0.0
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(280, 240)
+
+    def light_dir(self) -> tuple[float, float, float]:
+        x, y = self.light
+        return x, y, math.sqrt(max(0.04, 1.0 - x * x - y * y))
+
+    def set_mapset(self, mapset: MapSet | None) -> None:
+        """(Re)build the shading inputs from the maps as they are now (after a repair, an undo...)."""
+        if mapset is None:
+            self._inputs = None
+            self._image = None
+            self.update()
+            return
+        step = max(1, math.ceil(max(mapset.height, mapset.width) / MAX_SIDE))
+        inp = shading_inputs(mapset)
+        if step > 1:
+            for name in ("diffuse", "f0", "normal", "roughness", "ao"):
+                v = getattr(inp, name)
+                if v is not None:
+                    setattr(inp, name, np.ascontiguousarray(v[::step, ::step]))
+        self._inputs = inp
+        self._render()
+
+    def _render(self) -> None:
+        if self._inputs is None:
+            return
+        import time
+
+        t0 = time.perf_counter()
+        rgb = render(self._inputs, self.light_dir())
+        self._image = RgbaBuffer.from_array(rgba_premultiplied(float_to_display8(rgb)))
+        self.render_ms = (time.perf_counter() - t0) * 1000
+        self.update()
+
+    def _target(self) -> QRectF:
+        if self._image is None:
+            return QRectF(self.rect())
+        w, h = self._image.qimage.width(), self._image.qimage.height()
+        s = min(self.width() / w, self.height() / h)
+        return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), theme.color("base"))
+        if self._image is None:
+            p.setPen(theme.color("muted"))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a material folder to see it lit")
+            return
+        t = self._target()
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawImage(t, self._image.qimage)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        c = QPointF(t.center().x() + self.light[0] * t.width() / 2, t.center().y() - self.light[1] * t.height() / 2)
+        p.setPen(QPen(QColor(0, 0, 0, 160), 3))
+        p.drawEllipse(c, 7, 7)
+        p.setPen(QPen(QColor(255, 220, 120), 2))
+        p.setBrush(QColor(255, 230, 150, 200))
+        p.drawEllipse(c, 6, 6)
+
+    def _move_light(self, pos: QPointF) -> None:
+        t = self._target()
+        x = (pos.x() - t.center().x()) / max(1.0, t.width() / 2)
+        y = -(pos.y() - t.center().y()) / max(1.0, t.height() / 2)
+        r = math.hypot(x, y)
+        if r > 0.98:
+            x, y = x / r * 0.98, y / r * 0.98
+        self.light = (x, y)
+        if not self._pending.isActive():
+            self._pending.start(0)  # coalesce mouse moves into one render per event-loop pass
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if e.button() == Qt.MouseButton.LeftButton:
+            self._move_light(e.position())
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if e.buttons() & Qt.MouseButton.LeftButton:
+            self._move_light(e.position())
