@@ -17,7 +17,7 @@ from core.engines.base import Loss, Preview, Progress, Result
 from core.errors import UserError
 from core.masks import Box, validate_mask
 from core.material import normals as nm
-from core.material.mapset import ChannelPlan, MapSet, merge_maps, plan_channels, unstack
+from core.material.mapset import ChannelPlan, MapSet, merge_maps, plan_channels, stack, unstack
 
 
 @dataclass
@@ -90,12 +90,7 @@ class MaterialRepair:
         self.mask = validate_mask(mask, (mapset.height, mapset.width))
         # Channels that are constant or copies on the known pixels need no model: unstack fills them.
         self.plan = plan_channels(mapset, ~self.mask)
-        stacked = np.empty((mapset.height, mapset.width, self.plan.n_model), np.float32)
-        for m, row in zip(mapset.maps, self.plan.entries):
-            vals = m.values()
-            for c, e in enumerate(row):
-                if e[0] == "model":
-                    stacked[:, :, e[1]] = vals[:, :, c]
+        stacked = stack(mapset, self.plan)
         self.filled = stacked.copy()
         groups = ([("", list(range(len(mapset.maps))), self.plan)] if not separate else
                   [(m.name, [i], _split_for_map(self.plan, i)) for i, m in enumerate(mapset.maps)])
