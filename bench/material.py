@@ -68,6 +68,17 @@ def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
     return nm.length_error(px / top * 2 - 1 if top else px * 2 - 1)
 
 
+def save_outputs(records: list[dict], sheet_rows: list, methods: list[str], json_path: str):
+    """JSON + contact sheet, rewritten after every material so that a stopped run still leaves its results."""
+    labels = ["hole"] + [f"{SHEET_LABELS[lab]} {col}" for lab in ["truth", *methods]
+                         for col in ("base", "normal", "rough", "light 0", "light 3")]
+    sheet = contact_sheet(sheet_rows, labels, OUT / "material_sheet.png", tile=128)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(json_path, "w") as fh:
+        json.dump(records, fh, indent=1)
+    return sheet
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "best"])
@@ -119,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                     rough.values() if rough else np.zeros_like(row[0]),
                     renders(ms)[0], renders(ms)[3]]
         sheet_rows.append(row)
+        save_outputs(records, sheet_rows, methods, args.json)
 
     kinds = [k for k in SHORT.values() if any(k in r["maps"] for r in records)]
+
     def cell(v):  # a map left exactly as it was (uniform maps are filled with their constant)
         return "-" if v is None else ("exact" if v >= 100 else v)
 
@@ -143,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             by = {r["method"]: r["render_psnr"] for r in records if r["material"] == name}
             wins += all(by["joint internal"] > v for k, v in by.items() if k != "joint internal")
         print(f"\njoint internal has the best render PSNR on {wins}/{len(names)} materials")
-    labels = ["hole"] + [f"{SHEET_LABELS[lab]} {col}" for lab in ["truth", *methods]
-                         for col in ("base", "normal", "rough", "light 0", "light 3")]
-    sheet = contact_sheet(sheet_rows, labels, OUT / "material_sheet.png", tile=128)
-    print(f"contact sheet: {sheet}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(records, fh, indent=1)
+    print(f"contact sheet: {save_outputs(records, sheet_rows, methods, args.json)}")
     return 0
 
 
