@@ -80,6 +80,7 @@ class Capabilities:
     description: str
     trains_per_image: bool = False
     needs_weights: bool = False
+    retrainable: bool = False  # `train-fewshot` can train new weights for it on a folder of images
     instant: bool = False
     max_channels: int | None = None  # None = any channel count
     samplers: tuple[str, ...] = ()

@@ -18,6 +18,8 @@ class EngineEntry:
     name: str
     capabilities: Capabilities
     factory: Callable[[], Engine]
+    # For few-shot engines: trainer(TrainRequest) -> event stream ending with TrainDone (core.fewshot.common).
+    trainer: Callable | None = None
 
 
 class Registry:
@@ -25,10 +27,13 @@ class Registry:
         self._entries: dict[str, EngineEntry] = {}
         self._instances: dict[str, Engine] = {}
 
-    def register(self, name: str, capabilities: Capabilities, factory: Callable[[], Engine]) -> None:
+    def register(self, name: str, capabilities: Capabilities, factory: Callable[[], Engine],
+                 trainer: Callable | None = None) -> None:
         if name in self._entries:
             raise ValueError(f"engine {name!r} registered twice")
-        self._entries[name] = EngineEntry(name, capabilities, factory)
+        if capabilities.retrainable and trainer is None:
+            raise ValueError(f"engine {name!r} declares retrainable but gives no trainer")
+        self._entries[name] = EngineEntry(name, capabilities, factory, trainer)
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -38,6 +43,14 @@ class Registry:
 
     def capabilities(self, name: str) -> Capabilities:
         return self._entry(name).capabilities
+
+    def trainer(self, name: str) -> Callable:
+        entry = self._entry(name)
+        if entry.trainer is None:
+            trainable = [e.name for e in self._entries.values() if e.trainer is not None]
+            raise UserError(f"engine '{name}' cannot be trained on a folder "
+                            f"(trainable: {', '.join(trainable) or 'none'})")
+        return entry.trainer
 
     def get(self, name: str) -> Engine:
         """The engine instance (one per registry, so per-engine caches such as warm start persist)."""

@@ -1,0 +1,111 @@
+"""`train-fewshot`: train a few-shot engine's weights on a folder of images (merged into core.cli).
+
+    python main.py train-fewshot --engine esdiff|grig --data DIR --out WEIGHTS.safetensors
+                   [--minutes M] [--steps N] [--resume] [--seed N] [--device auto|cpu|cuda|mps]
+                   [--batch B] [--crop S]
+
+Everything a user could get wrong (no such engine or one that cannot be trained, a folder without images
+or with an unreadable one, an output path that cannot be written) is checked before training starts, so
+a bad call exits 2 with one ``error:`` line and writes nothing. Progress goes to stderr; a checkpoint is
+written beside the output every few minutes and when the run is stopped (Ctrl+C), and ``--resume``
+continues from it. On success stdout holds only the weights path.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from core.errors import UserError
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Train a few-shot engine (esdiff, grig) on a folder of images"
+    p.add_argument("--engine", required=True, help="esdiff or grig")
+    p.add_argument("--data", required=True, help="folder of training images (a handful is enough)")
+    p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    p.add_argument("--minutes", type=float, default=None, help="time budget; stops and saves when spent")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the engine's)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--batch", type=int, default=None, help="crops per step (default: the engine's)")
+    p.add_argument("--crop", type=int, default=None, help="crop size in pixels (default: the engine's)")
+    p.add_argument("--max-images", type=int, default=None, help="refuse folders with more images than this")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+
+def check_out_path(out: str | os.PathLike) -> Path:
+    p = Path(out)
+    if p.suffix.lower() != ".safetensors":
+        raise UserError(f"cannot write {p}: weights are saved as .safetensors")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {p}: folder {parent} is not writable")
+    if p.is_dir():
+        raise UserError(f"cannot write {p}: it is a folder")
+    return p
+
+
+def build_request(args: argparse.Namespace):
+    """Validate everything and load the images: (trainer, TrainRequest). Raises UserError."""
+    from core import runtime
+    from core.engines.registry import default_registry
+    from core.fewshot.common import TrainRequest, load_training_images
+
+    registry = default_registry()
+    trainer = registry.trainer(args.engine)
+    runtime.resolve_device(args.device)
+    out = check_out_path(args.out)
+    if args.steps is not None and args.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if args.minutes is not None and args.minutes <= 0:
+        raise UserError("--minutes must be positive")
+    named = load_training_images(args.data, args.max_images)
+    options = {k: v for k, v in (("batch", args.batch), ("crop", args.crop)) if v is not None}
+    request = TrainRequest(images=[img for _, img in named], out=out, steps=args.steps, minutes=args.minutes,
+                           seed=args.seed, device=args.device, resume=args.resume, options=options,
+                           image_names=[n for n, _ in named])
+    return trainer, request
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core import runtime
+    from core.cli import EXIT_OK
+    from core.engines.base import Progress
+    from core.fewshot.common import TrainDone
+
+    trainer, request = build_request(args)
+    runtime.set_threads()
+    bar, done = None, None
+    events = trainer(request)
+    try:
+        for ev in events:
+            if isinstance(ev, Progress) and not args.quiet:
+                if bar is None:
+                    bar = tqdm(total=max(ev.total, 1), desc=f"{args.engine} {ev.stage}", file=sys.stderr,
+                               dynamic_ncols=True)
+                bar.total = max(ev.total, 1)
+                bar.n = ev.step
+                if ev.message:
+                    bar.set_postfix_str(ev.message, refresh=False)
+                bar.refresh()
+            elif isinstance(ev, TrainDone):
+                done = ev
+    finally:
+        events.close()  # on Ctrl+C the trainer writes its checkpoint here
+        if bar is not None:
+            bar.close()
+    if done is None:
+        raise RuntimeError("training finished without writing weights")
+    print(f"trained {done.steps} steps in {done.seconds / 60:.1f} min", file=sys.stderr)
+    print(done.path)
+    return EXIT_OK
+
+
+COMMANDS = {"train-fewshot": (add_args, run)}
