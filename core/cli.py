@@ -30,6 +30,8 @@ def _add_engine_args(p: argparse.ArgumentParser, default_engine: str = "internal
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--no-cache", action="store_true", help="do not reuse or store a model trained for this image")
+    p.add_argument("--weights", default=None,
+                   help="weights file for a pretrained engine (esdiff, grig); default: the shipped one")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -58,6 +60,26 @@ def _load_extra_commands() -> None:
         EXTRA_COMMANDS.update(mod.COMMANDS)
 
 
+def engine_options(args: argparse.Namespace) -> dict:
+    options: dict = {"cache": not args.no_cache}
+    if getattr(args, "weights", None):
+        options["weights"] = args.weights
+    return options
+
+
+def check_weights(engine_name: str, args: argparse.Namespace) -> None:
+    """A pretrained engine's weights are checked before any work: missing or damaged -> UserError."""
+    from core.engines.registry import default_registry
+
+    caps = default_registry().capabilities(engine_name)
+    if caps.needs_weights:
+        from core.fewshot.common import load_weights
+
+        load_weights(args.weights, engine_name)
+    elif getattr(args, "weights", None):
+        raise UserError(f"engine '{engine_name}' takes no weights file (it learns from the image)")
+
+
 def run_engine_cli(engine_name: str, image, mask, args, label: str = "") -> "object":
     """Run a registered engine on float image + bool mask with a progress bar; returns the last Result."""
     from tqdm import tqdm
@@ -68,7 +90,7 @@ def run_engine_cli(engine_name: str, image, mask, args, label: str = "") -> "obj
     engine = default_registry().get(engine_name)
     request = InpaintRequest(image=image, mask=mask, seed=args.seed, preset=args.preset, sampler=args.sampler,
                              steps=args.steps, train_steps=args.train_steps, device=args.device,
-                             options={"cache": not args.no_cache})
+                             options=engine_options(args))
     bar, stage, result = None, None, None
     try:
         for ev in engine.run(request):
@@ -106,6 +128,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     img = load_image(args.image)
     check_writable(args.out, img)  # before the work, so a bad path costs nothing
     mask = validate_mask(load_mask(args.mask, (img.height, img.width)), (img.height, img.width))
+    check_weights(args.engine, args)
     if caps.max_channels is not None and img.channels > caps.max_channels:
         raise UserError(f"engine '{args.engine}' takes at most {caps.max_channels} channels; "
                         f"{args.image} has {img.channels}")

@@ -30,7 +30,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.cli import EXIT_OK, run_engine_cli
+    from core.cli import EXIT_OK, check_weights, run_engine_cli
     from core.engines.registry import default_registry
     from core.io import load_mask
     from core.material import MaterialRepair, check_output, load_map_set, save_map_set
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     mask = load_mask(mask_path, (mapset.height, mapset.width))
     check_output(mapset, args.out)
     repair = MaterialRepair(mapset, mask, args.engine, args.separate)  # validates mask and channel counts
+    check_weights(args.engine, args)
     if not args.quiet:
         print(f"material: {mapset.describe()}", file=sys.stderr)
         for m in mapset.maps:
