@@ -7,6 +7,7 @@ QSettings.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout,
@@ -98,7 +99,33 @@ class EnginePanel(QWidget):
             kw["device"] = self._fields["device"].currentData()
         if "train_steps" in self._fields and self._fields["train_steps"].value() > 0:
             kw["train_steps"] = self._fields["train_steps"].value()
+        if "weights" in self._fields and self._fields["weights"].currentData():
+            kw["options"] = {"weights": self._fields["weights"].currentData()}
         return kw
+
+    # -- weights of pretrained engines ----------------------------------------------------------------------
+    def weights_files(self, engine: str) -> list[str]:
+        """The user's own weights files for ``engine`` (trained or added), most recent first."""
+        value = self.settings.value(f"engine/{engine}/weights_files", [])
+        files = [value] if isinstance(value, str) else list(value or [])
+        return [f for f in files if f]
+
+    def add_weights(self, engine: str, path: str, select: bool = True) -> None:
+        """Offer ``path`` as weights for ``engine`` (after training, or picked by the user)."""
+        files = [path] + [f for f in self.weights_files(engine) if f != path]
+        self.settings.setValue(f"engine/{engine}/weights_files", files[:10])
+        if select:
+            self.settings.setValue(f"engine/{engine}/weights", path)
+        if engine == self.engine_name():
+            self._build()
+            self.changed.emit()
+
+    def _browse_weights(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "Weights (*.safetensors)")
+        if path:
+            self.add_weights(self.engine_name(), path)
 
     def set_image_channels(self, channels: int | None) -> None:
         self._channels = channels
@@ -182,6 +209,26 @@ class EnginePanel(QWidget):
                 combo.addItem(d.upper(), d)
             self._restore_combo(combo, "device", AUTO)
             self._add("device", "Device", combo)
+        if caps.needs_weights:
+            combo = QComboBox()
+            combo.addItem("Shipped with Reweave", "")
+            for f in self.weights_files(self.engine_name()):
+                combo.addItem(Path(f).stem, f)
+                combo.setItemData(combo.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
+            self._restore_combo(combo, "weights", "")
+            combo.setToolTip("The model's weights: the shipped ones, or ones trained on your images "
+                             "(Run > Train Model on Folder…)")
+            add = QToolButton()
+            add.setIcon(theme.icon("mdi6.folder-open-outline"))
+            add.setToolTip("Use a weights file (.safetensors)")
+            add.clicked.connect(self._browse_weights)
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            h.addWidget(combo, 1)
+            h.addWidget(add)
+            self._fields["weights"] = combo
+            self.form.addRow("Weights", row)
         if caps.trains_per_image:
             spin = self._spin(0, 100000, "train_steps", 0, special="Preset's")
             spin.setToolTip("Training steps on this image (0 = what the preset uses)")

@@ -173,6 +173,10 @@ class MainWindow(QMainWindow):
         self.act_inpaint = A("&Inpaint", self.inpaint, [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
                              "mdi6.auto-fix", "Fill the masked area")
         self.act_stop = A("S&top", self.stop, QKeySequence("Esc"), "mdi6.stop-circle-outline", "Stop the engine")
+        self.act_train = A("&Train Model on Folder…", self.show_train_dialog, None, "mdi6.school-outline",
+                           "Train a few-shot engine (ESDiff, GRIG) on a folder of your images, in the background")
+        self.act_train.setVisible(any(e.capabilities.retrainable for e in self.registry.entries()))
+        self.train_dialog = None
         self.act_bigger = A("Bigger Brush\t]", self.canvas.bigger_brush)
         self.act_smaller = A("Smaller Brush\t[", self.canvas.smaller_brush)
 
@@ -223,6 +227,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Run")
         m.addAction(self.act_inpaint)
         m.addAction(self.act_stop)
+        m.addSeparator()
+        m.addAction(self.act_train)
 
     def _make_toolbars(self) -> None:
         tb = QToolBar("Main", self)
@@ -906,11 +912,24 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopped: the image and the mask are as they were.", 6000)
         self._set_busy(False)
 
+    def show_train_dialog(self):
+        """The (one) dialog that trains a few-shot engine on a folder; its weights join the engine panel."""
+        from app.fewshot_training import TrainDialog
+
+        if self.train_dialog is None:
+            self.train_dialog = TrainDialog(self.registry, self.settings, self)
+            self.train_dialog.weights_ready.connect(lambda engine, path: self.panel.add_weights(engine, path))
+        self.train_dialog.show()
+        self.train_dialog.raise_()
+        return self.train_dialog
+
     # ==== window ============================================================================================
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self.controller.is_running():
             self.controller.stop()
             self.controller.wait(10.0)
+        if self.train_dialog is not None:
+            self.train_dialog.shutdown()  # a stopped training keeps its checkpoint
         if not self._confirm_discard():
             event.ignore()
             return

@@ -87,12 +87,13 @@ class _EngineRun:
         self._gen: Iterator | None = None
 
     def events(self) -> Iterator[object]:
-        mask = np.asarray(self.request.mask, bool)
+        mask = getattr(self.request, "mask", None)  # training requests have none (and no previews)
+        mask = None if mask is None else np.asarray(mask, bool)
         _lower_thread_priority()
         try:
             self._gen = self.engine.run(self.request)
             for ev in self._gen:
-                if isinstance(ev, Preview):
+                if isinstance(ev, Preview) and mask is not None:
                     hole = mask[ev.box.slices()]
                     ev = PreviewFrame(hole_preview(ev.image, hole), ev.box, ev.stage, ev.step, ev.total)
                 yield ev

@@ -50,13 +50,13 @@ def check_out_path(out: str | os.PathLike) -> Path:
     return p
 
 
-def build_request(args: argparse.Namespace):
+def build_request(args: argparse.Namespace, registry=None):
     """Validate everything and load the images: (trainer, TrainRequest). Raises UserError."""
     from core import runtime
     from core.engines.registry import default_registry
     from core.fewshot.common import TrainRequest, load_training_images
 
-    registry = default_registry()
+    registry = registry if registry is not None else default_registry()
     trainer = registry.trainer(args.engine)
     runtime.resolve_device(args.device)
     out = check_out_path(args.out)
