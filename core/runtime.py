@@ -55,7 +55,11 @@ def physical_cores() -> int:
 
 
 def set_threads() -> int:
-    n = physical_cores()
+    """Threads = physical cores, unless OMP_NUM_THREADS says otherwise (e.g. two trainings side by side)."""
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", "")) or physical_cores()
+    except ValueError:
+        n = physical_cores()
     torch.set_num_threads(n)
     return n
 
