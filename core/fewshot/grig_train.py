@@ -1,0 +1,241 @@
+"""Training GRIG on a handful of images: losses, CoMod-style masks, DiffAugment, EMA, the Trainable.
+
+One training step is one residual iteration t of Algorithm 1: x_t = (x_{t-1} + G(x_{t-1}, M)) M + I (1 - M),
+then one update each of G, the projected discriminator E and the forged-patch discriminator D. A new batch
+(crops + masks) is drawn every T steps, so T steps make one of the paper's outer iterations.
+
+G's loss: lambda_p * perceptual (the fixed-random-feature LPIPS stand-in, summed over the batch as the paper
+sums LPIPS) + lambda_adv * (-mean E) + lambda_patch * (-mean of D over forged units) + lambda_l1 * L1.
+The L1 term is not in the paper; it is on by default for few-shot stability on a CPU budget (set
+``l1=0`` in the options to train as the paper). Adam 2e-4 (0.5, 0.999), EMA 0.999 of G for inference.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core import runtime
+from core.errors import UserError
+from core.fewshot.common import (CropSampler, TrainRequest, Trainable, load_optimizer_tensors, optimizer_tensors,
+                                 run_training)
+from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,
+                                    perceptual_loss)
+from core.fewshot.grig_model import GenConfig, GRIGGenerator
+
+ENGINE = "grig"
+DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
+                l1=1.0, use_projected=True, use_patch=True, steps=200_000)
+
+
+# ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
+def comod_mask(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Free-form + box mask after CoMod-GAN's generator, scaled from 256 to ``size``: up to 9 boxes below half
+    the side, up to 4 below the side, up to 19 brush strokes of 4-17 vertices, 12-48 px wide; random flips.
+    Masks covering nothing, or almost everything (> 85%), are drawn again."""
+    s = size / 256.0
+    for _ in range(50):
+        m = np.zeros((size, size), np.uint8)
+        for n, top in ((int(rng.integers(0, 10)) if rng.random() < 0.5 else 0, 128),
+                       (int(rng.integers(0, 5)) if rng.random() < 0.3 else 0, 256)):
+            for _ in range(n):
+                bw, bh = (int(rng.integers(8, max(9, int(top * s * 0.75)))) for _ in range(2))
+                x0, y0 = int(rng.integers(-bw // 2, size - bw // 2)), int(rng.integers(-bh // 2, size - bh // 2))
+                m[max(0, y0):max(0, y0 + bh), max(0, x0):max(0, x0 + bw)] = 1
+        for _ in range(int(rng.integers(0, 20)) if rng.random() < 0.7 else 0):
+            width = max(2, int(round(rng.uniform(12, 48) * s)))
+            y, x = rng.uniform(0, size), rng.uniform(0, size)
+            for _ in range(int(rng.integers(4, 18))):
+                ang = rng.uniform(0, 2 * math.pi)
+                length = rng.uniform(10, 60) * s
+                ny, nx = np.clip(y + length * math.sin(ang), 0, size - 1), np.clip(x + length * math.cos(ang), 0, size - 1)
+                cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), 1, width)
+                y, x = ny, nx
+            if rng.random() < 0.5:
+                break  # fewer, longer-lived strokes keep the mean coverage moderate
+        if rng.random() < 0.5:
+            m = m[:, ::-1]
+        if rng.random() < 0.5:
+            m = m[::-1]
+        ratio = m.mean()
+        if 0.02 < ratio < 0.85:
+            return np.ascontiguousarray(m.astype(bool))
+    return np.ascontiguousarray(m.astype(bool)) if m.any() else _centre(size)
+
+
+def _centre(size: int) -> np.ndarray:
+    m = np.zeros((size, size), bool)
+    m[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = True
+    return m
+
+
+# ---- DiffAugment (colour + translation) ------------------------------------------------------------------
+def diff_augment(x: torch.Tensor, mask: torch.Tensor | None = None, ratio: float = 0.125):
+    """Differentiable colour (brightness, saturation, contrast) and translation (zero padded, up to ``ratio``
+    of the side). ``mask`` (B, 1, H, W) is translated with the image. Uses the global torch RNG."""
+    b = x.shape[0]
+    dev = x.device
+    x = x + (torch.rand(b, 1, 1, 1, device=dev) - 0.5)
+    mean = x.mean(1, keepdim=True)
+    x = (x - mean) * (torch.rand(b, 1, 1, 1, device=dev) * 2) + mean
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (x - mean) * (torch.rand(b, 1, 1, 1, device=dev) + 0.5) + mean
+    h, w = x.shape[-2:]
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ty = torch.randint(-sh, sh + 1, (b,)).tolist()
+    tx = torch.randint(-sw, sw + 1, (b,)).tolist()
+
+    def shift(t: torch.Tensor) -> torch.Tensor:
+        p = F.pad(t, (sw, sw, sh, sh))
+        return torch.stack([p[i, :, sh - ty[i]: sh - ty[i] + h, sw - tx[i]: sw - tx[i] + w] for i in range(b)])
+
+    x = shift(x)
+    return (x, shift(mask)) if mask is not None else x
+
+
+# ---- the Trainable -----------------------------------------------------------------------------------------
+class GRIGTrainer:
+    engine = ENGINE
+
+    def __init__(self, images: list[np.ndarray], seed: int = 0, device: str | torch.device = "cpu",
+                 options: dict | None = None, gen_config: GenConfig | None = None) -> None:
+        o = dict(DEFAULTS)
+        o.update({k: v for k, v in (options or {}).items() if v is not None})
+        self.o = o
+        self.device = torch.device(device)
+        self.crop, self.batch, self.T = int(o["crop"]), int(o["batch"]), int(o["iterations"])
+        if self.crop % 16 or self.crop < 32:
+            raise UserError(f"--crop must be a multiple of 16 and at least 32 (got {self.crop})")
+        if self.batch < 1:
+            raise UserError("--batch must be at least 1")
+        small = min(min(im.shape[:2]) for im in images)
+        if small < self.crop:
+            raise UserError(f"training images need at least {self.crop}x{self.crop} pixels (smallest side: {small})")
+        torch.manual_seed(seed)
+        self.cfg = gen_config or GenConfig.from_dict(o.get("gen", {}))
+        self.G = GRIGGenerator(self.cfg).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.features = FixedFeatures().to(self.device)
+        self.E = ProjectedDiscriminator(self.features).to(self.device)
+        self.D = PatchDiscriminator().to(self.device)
+        betas = (0.5, 0.999)
+        lr = float(o["lr"])
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr, betas)
+        self.opt_e = torch.optim.Adam([p for p in self.E.parameters() if p.requires_grad], lr, betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr, betas)
+        self.sampler = CropSampler(images, self.crop, seed, device=self.device)
+        self.mask_rng = np.random.default_rng(seed + 17)
+        self._gt = self._mask = self._x = None
+
+    # -- one residual iteration + updates ------------------------------------------------------------------
+    def _new_batch(self) -> None:
+        self._gt = self.sampler.batch(self.batch) * 2 - 1
+        m = np.stack([comod_mask(self.crop, self.mask_rng) for _ in range(self.batch)])[:, None]
+        self._mask = torch.from_numpy(m.astype(np.float32)).to(self.device)
+        self._x = self._gt * (1 - self._mask)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        o = self.o
+        if step % self.T == 0 or self._x is None:
+            self._new_batch()
+        gt, mask, known = self._gt, self._mask, self._gt * (1 - self._mask)
+        fake = (self._x + self.G(self._x, mask)) * mask + known * (1 - mask)
+        # generator
+        g_perc = perceptual_loss(self.features, fake, gt)
+        g_l1 = (fake - gt).abs().mean()
+        loss_g = o["perceptual"] * g_perc + o["l1"] * g_l1
+        adv = patch = torch.zeros((), device=self.device)
+        if o["use_projected"]:
+            self.E.requires_grad_(False)
+            adv = -self.E(diff_augment(fake)).mean()
+            loss_g = loss_g + o["adv"] * adv
+        if o["use_patch"]:
+            self.D.requires_grad_(False)
+            fa, ma = diff_augment(fake, mask)
+            lab = forged_labels(ma)
+            patch = -(self.D(fa) * lab).sum() / lab.sum().clamp(min=1.0)
+            loss_g = loss_g + o["patch"] * patch
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self._ema()
+        fake_d = fake.detach()
+        out = {"perc": float(g_perc.detach()) / self.batch, "l1": float(g_l1.detach())}
+        if o["use_projected"]:
+            self.E.head.requires_grad_(True)
+            d_real = self.E(diff_augment(gt))
+            d_fake = self.E(diff_augment(fake_d))
+            loss_e = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            self.opt_e.zero_grad(set_to_none=True)
+            loss_e.backward()
+            self.opt_e.step()
+            out.update(adv_g=float(adv.detach()), e=float(loss_e.detach()))
+        if o["use_patch"]:
+            self.D.requires_grad_(True)
+            p_real = self.D(diff_augment(gt))
+            fa, ma = diff_augment(fake_d, mask)
+            lab = forged_labels(ma)
+            p_fake = self.D(fa)
+            loss_d = F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * (1 - lab) + F.relu(1 + p_fake) * lab).mean()
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            out.update(patch_g=float(patch.detach()), d=float(loss_d.detach()))
+        self._x = fake_d
+        return out
+
+    @torch.no_grad()
+    def _ema(self) -> None:
+        a = float(self.o["ema"])
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(p, 1 - a)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)
+
+    # -- Trainable protocol ------------------------------------------------------------------------------------
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        t = {}
+        for name, mod in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("E", self.E.head)):
+            t.update({f"{name}.{k}": v for k, v in mod.state_dict().items()})
+        for name, opt in (("opt_g", self.opt_g), ("opt_e", self.opt_e), ("opt_d", self.opt_d)):
+            t.update(optimizer_tensors(opt, name))
+        t["rng.torch"] = torch.get_rng_state()
+        return t
+
+    def load_checkpoint_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name, mod in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("E", self.E.head)):
+            sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+            try:
+                mod.load_state_dict(sd)
+            except RuntimeError:
+                raise UserError("the checkpoint does not match this network (different settings?)") from None
+        for name, opt in (("opt_g", self.opt_g), ("opt_e", self.opt_e), ("opt_d", self.opt_d)):
+            load_optimizer_tensors(opt, tensors, name)
+        if "rng.torch" in tensors:
+            torch.set_rng_state(tensors["rng.torch"])
+
+    def export(self) -> tuple[dict[str, torch.Tensor], dict]:
+        config = {"gen": self.cfg.to_dict(), "iterations": self.T, "crop": self.crop}
+        return {k: v.detach().clone() for k, v in self.G_ema.state_dict().items()}, config
+
+    def extra_state(self) -> dict:
+        return {"sampler": self.sampler.state(), "mask_rng": self.mask_rng.bit_generator.state}
+
+    def restore_extra_state(self, state: dict) -> None:
+        if "sampler" in state:
+            self.sampler.restore(state["sampler"])
+        if "mask_rng" in state:
+            self.mask_rng.bit_generator.state = state["mask_rng"]
+
+
+def train_grig(request: TrainRequest) -> Iterator:
+    """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch, lr."""
+    device = runtime.resolve_device(request.device)
+    model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
+    steps = int(request.steps or model.o["steps"])
+    return run_training(model, request, steps)
