@@ -127,7 +127,14 @@ class ProjectedDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) in [-1, 1] -> logits (B, 1, h'', w'') (about H/16 - 3 on a side)."""
-        return self.head(self.project(x))
+        y = self.project(x)
+        last = len(self.head) - 1
+        for i, layer in enumerate(self.head):
+            if i == last and min(y.shape[-2:]) < 4:  # small crops: let the final 4x4 conv see a 4x4 map
+                ph, pw = max(0, 4 - y.shape[-2]), max(0, 4 - y.shape[-1])
+                y = F.pad(y, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+            y = layer(y)
+        return y
 
 
 def trainable_params(m: nn.Module) -> int:

@@ -1,0 +1,280 @@
+"""GRIG few-shot GAN: networks, forged-patch labels, the residual loop, training, weights, engine, CLI.
+
+Tiny networks and images throughout; nothing here needs the shipped weights except the one test that
+checks them (skipped when they are absent).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.engines.base import InpaintRequest, Preview, Progress, Result
+from core.errors import Cancelled, UserError
+from core.fewshot.common import save_weights, shipped_weights
+from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,
+                                    perceptual_loss)
+from core.fewshot.grig_model import GenConfig, GRIGGenerator, iterate
+from core.fewshot.grig_train import GRIGTrainer, comod_mask, diff_augment
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = GenConfig(widths=(4, 8, 8, 16), aot_blocks=1, transformer_blocks=1, heads=2)
+
+
+def tiny_images(n: int = 2, size: int = 48, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    out = []
+    for i in range(n):
+        base = 0.5 + 0.3 * np.sin(xx / (3 + i)) * np.cos(yy / 4)
+        img = np.stack([base, 1 - base, 0.5 * base + 0.2], 2) + 0.03 * rng.standard_normal((size, size, 3))
+        out.append(np.clip(img, 0, 1).astype(np.float32))
+    return out
+
+
+def tiny_trainer(**opts) -> GRIGTrainer:
+    o = dict(crop=32, batch=2)
+    o.update(opts)
+    return GRIGTrainer(tiny_images(), seed=0, device="cpu", options=o, gen_config=TINY)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    tr = tiny_trainer()
+    for i in range(3):
+        tr.train_step(i)
+    state, config = tr.export()
+    path = tmp_path_factory.mktemp("grig") / "tiny.safetensors"
+    save_weights(path, "grig", state, config)
+    return path
+
+
+# ---- networks ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("h,w", [(32, 32), (40, 64), (64, 48)])
+def test_generator_shapes(h, w):
+    g = GRIGGenerator(TINY)
+    out = g(torch.zeros(2, 3, h, w), torch.zeros(2, 1, h, w))
+    assert out.shape == (2, 3, h, w)
+
+
+def test_default_generator_size():
+    n = sum(p.numel() for p in GRIGGenerator().parameters())
+    assert 1_000_000 <= n <= 3_000_000
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (64, 48), (96, 80)])
+def test_discriminator_shapes(h, w):
+    d = PatchDiscriminator(base=8)
+    m = torch.zeros(1, 1, h, w)
+    assert d(torch.zeros(1, 3, h, w)).shape == forged_labels(m).shape
+    e = ProjectedDiscriminator(FixedFeatures((4, 8, 8)), mix=8, base=8)
+    out = e(torch.zeros(2, 3, h, w))
+    assert out.shape[:2] == (2, 1) and out.shape[2] >= 1 and out.shape[3] >= 1
+
+
+def test_forged_labels_follow_receptive_fields():
+    """A unit is labelled forged iff its receptive field touches the hole: units labelled real have exactly
+    zero gradient w.r.t. every hole pixel; each forged unit has some."""
+    torch.manual_seed(0)
+    d = PatchDiscriminator(base=4).eval()
+    h = w = 128  # receptive field 70 px
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 20:23, 30:34] = 1
+    lab = forged_labels(mask)
+    assert 0 < lab.sum() < lab.numel()
+    x = torch.randn(1, 3, h, w, requires_grad=True)
+    out = d(x)
+    (g_real,) = torch.autograd.grad((out * (1 - lab)).sum(), x, retain_graph=True)
+    assert (g_real * mask).abs().max() == 0
+    for i, j in torch.nonzero(lab[0, 0])[:6].tolist():
+        (g,) = torch.autograd.grad(out[0, 0, i, j], x, retain_graph=True)
+        assert (g * mask).abs().sum() > 0
+    # a full-hole mask forges everything; an empty one nothing
+    assert forged_labels(torch.ones(1, 1, h, w)).min() == 1
+    assert forged_labels(torch.zeros(1, 1, h, w)).max() == 0
+
+
+def test_fixed_features_are_fixed_and_perceptual_loss():
+    a, b = FixedFeatures((4, 8)), FixedFeatures((4, 8))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb) and not pa.requires_grad
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert float(perceptual_loss(a, x, x)) == pytest.approx(0.0, abs=1e-6)
+    assert float(perceptual_loss(a, x, -x)) > 0
+
+
+def test_residual_loop_keeps_known_pixels():
+    torch.manual_seed(0)
+    g = GRIGGenerator(TINY)
+    with torch.no_grad():
+        g.out.bias.fill_(0.3)
+    img = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:20, 10:24] = 1
+    xs = list(iterate(g, img, mask, 3))
+    assert len(xs) == 3
+    for x in xs:
+        assert torch.equal(x * (1 - mask), img * (1 - mask))
+    assert not torch.equal(xs[0], xs[1])  # each iteration adds a residual
+
+
+def test_masks_and_augment():
+    rng = np.random.default_rng(0)
+    ratios = [comod_mask(64, rng).mean() for _ in range(20)]
+    assert all(0.02 < r < 0.85 for r in ratios)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    m = torch.zeros(2, 1, 32, 32)
+    m[..., 10:20, 10:20] = 1
+    xa, ma = diff_augment(x, m)
+    assert xa.shape == x.shape and ma.shape == m.shape and 0 < ma.sum() <= m.sum()
+
+
+# ---- training ------------------------------------------------------------------------------------------------
+def test_training_lowers_reconstruction_loss():
+    torch.manual_seed(0)
+    tr = tiny_trainer(lr=1e-3)
+    l1 = [tr.train_step(i)["l1"] for i in range(60)]
+    assert np.mean(l1[-12:]) < 0.8 * np.mean(l1[:12])
+
+
+def test_checkpoint_round_trip_and_ablation_switches():
+    tr = tiny_trainer(use_projected=False)
+    out = tr.train_step(0)
+    assert "e" not in out and "d" in out
+    t = tr.checkpoint_tensors()
+    tr2 = tiny_trainer(use_projected=False)
+    tr2.load_checkpoint_tensors(t)
+    for a, b in zip(tr.G.parameters(), tr2.G.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(UserError):
+        tiny_trainer(crop=40)
+
+
+# ---- weights and engine ----------------------------------------------------------------------------------
+def test_weights_round_trip(weights):
+    from core.engines.grig import load_generator
+
+    net, config = load_generator(str(weights), torch.device("cpu"))
+    assert config["iterations"] == 3 and config["gen"]["widths"] == list(TINY.widths)
+    ref = GRIGGenerator(TINY)
+    from safetensors.torch import load_file
+    ref.load_state_dict(load_file(str(weights)))
+    x, m = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        assert torch.equal(net(x, m, g1), ref.eval()(x, m, g2))
+
+
+def test_bad_weights_are_user_errors(tmp_path):
+    from core.engines.grig import load_generator
+
+    with pytest.raises(UserError):
+        load_generator(str(tmp_path / "missing.safetensors"), torch.device("cpu"))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(UserError):
+        load_generator(str(bad), torch.device("cpu"))
+
+
+def _engine():
+    from core.engines.registry import Registry
+    from core.engines import grig
+
+    reg = Registry()
+    grig.register(reg)
+    return reg, reg.get("grig")
+
+
+def _case(h=40, w=56, c=3):
+    img = tiny_images(1, max(h, w))[0][:h, :w]
+    if c == 1:
+        img = img.mean(2, keepdims=True)
+    elif c == 4:
+        img = np.concatenate([img, np.linspace(0, 1, h * w, dtype=np.float32).reshape(h, w, 1)], 2)
+    mask = np.zeros((h, w), bool)
+    mask[12:26, 20:38] = True
+    return img, mask
+
+
+def test_registry_entry():
+    reg, _ = _engine()
+    caps = reg.capabilities("grig")
+    assert caps.needs_weights and caps.retrainable and caps.supports_steps and caps.supports_seed
+    assert reg.trainer("grig").__name__ == "train_grig"
+
+
+@pytest.mark.parametrize("c", [1, 3, 4])
+def test_engine_events_and_known_pixels(weights, c):
+    _, eng = _engine()
+    img, mask = _case(c=c)
+    req = InpaintRequest(img, mask, seed=3, steps=2, options={"weights": str(weights)})
+    events = list(eng.run(req))
+    previews = [e for e in events if isinstance(e, Preview)]
+    results = [e for e in events if isinstance(e, Result)]
+    assert len(previews) == 2 and len(results) == 1
+    assert previews[0].image.shape == (previews[0].box.height, previews[0].box.width, c)
+    out = results[0].image
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert np.array_equal(out[~mask], img[~mask])
+    assert np.all((out >= 0) & (out <= 1))
+    again = [e for e in eng.run(InpaintRequest(img, mask, seed=3, steps=2, options={"weights": str(weights)}))
+             if isinstance(e, Result)][0]
+    assert np.array_equal(again.image, out)  # same seed -> same result
+
+
+def test_engine_tiles_large_regions(weights):
+    _, eng = _engine()
+    img = tiny_images(1, 160)[0]
+    mask = np.zeros((160, 160), bool)
+    mask[20:140, 30:130] = True
+    req = InpaintRequest(img, mask, steps=1, options={"weights": str(weights), "tile": 64, "overlap": 16})
+    res = [e for e in eng.run(req) if isinstance(e, Result)][0]
+    assert np.array_equal(res.image[~mask], img[~mask]) and np.isfinite(res.image).all()
+
+
+def test_engine_cancel_and_bad_input(weights):
+    _, eng = _engine()
+    img, mask = _case()
+    req = InpaintRequest(img, mask, steps=5, options={"weights": str(weights)})
+    gen = eng.run(req)
+    seen = 0
+    with pytest.raises(Cancelled):
+        for ev in gen:
+            if isinstance(ev, Preview):
+                seen += 1
+                req.cancel.set()
+    assert seen == 1
+    with pytest.raises(UserError):
+        list(eng.run(InpaintRequest(img, mask, steps=0, options={"weights": str(weights)})))
+    with pytest.raises(UserError):
+        list(eng.run(InpaintRequest(img, mask, options={"weights": str(weights) + ".missing"})))
+
+
+def test_cli_missing_weights(tmp_path):
+    import cv2
+
+    img, mask = _case()
+    cv2.imwrite(str(tmp_path / "img.png"), (img * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "m.png"), mask.astype(np.uint8) * 255)
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "inpaint", str(tmp_path / "img.png"), "--mask",
+                        str(tmp_path / "m.png"), "--out", str(tmp_path / "o.png"), "--engine", "grig",
+                        "--weights", str(tmp_path / "MISSING.safetensors")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.skipif(not shipped_weights("grig").is_file(), reason="shipped grig weights not built")
+def test_shipped_weights_load():
+    from core.engines.grig import load_generator
+
+    net, config = load_generator(None, torch.device("cpu"))
+    n = sum(p.numel() for p in net.parameters())
+    assert 1_000_000 <= n <= 3_000_000 and config["iterations"] >= 1
