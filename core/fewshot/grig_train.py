@@ -131,6 +131,7 @@ class GRIGTrainer:
         self.sampler = CropSampler(images, self.crop, seed, device=self.device)
         self.mask_rng = np.random.default_rng(seed + 17)
         self._gt = self._mask = self._x = None
+        self._updates = 0
 
     # -- one residual iteration + updates ------------------------------------------------------------------
     def _new_batch(self) -> None:
@@ -191,7 +192,10 @@ class GRIGTrainer:
 
     @torch.no_grad()
     def _ema(self) -> None:
-        a = float(self.o["ema"])
+        """EMA of G with the usual warm-up, decay min(ema, (1 + n) / (10 + n)) after n updates, so that a
+        short CPU training (a few thousand steps) is not dominated by the random initial weights."""
+        self._updates += 1
+        a = min(float(self.o["ema"]), (1.0 + self._updates) / (10.0 + self._updates))
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p, 1 - a)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -224,13 +228,15 @@ class GRIGTrainer:
         return {k: v.detach().clone() for k, v in self.G_ema.state_dict().items()}, config
 
     def extra_state(self) -> dict:
-        return {"sampler": self.sampler.state(), "mask_rng": self.mask_rng.bit_generator.state}
+        return {"sampler": self.sampler.state(), "mask_rng": self.mask_rng.bit_generator.state,
+                "ema_updates": self._updates}
 
     def restore_extra_state(self, state: dict) -> None:
         if "sampler" in state:
             self.sampler.restore(state["sampler"])
         if "mask_rng" in state:
             self.mask_rng.bit_generator.state = state["mask_rng"]
+        self._updates = int(state.get("ema_updates", 10_000))  # older checkpoints: past the warm-up
 
 
 def train_grig(request: TrainRequest) -> Iterator:
@@ -239,3 +245,30 @@ def train_grig(request: TrainRequest) -> Iterator:
     model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
     steps = int(request.steps or model.o["steps"])
     return run_training(model, request, steps)
+
+
+def export_checkpoint(ckpt: str, out: str, net: str = "G") -> None:
+    """Write an inference weights file from a training checkpoint's raw generator (``G``) or its EMA
+    (``G_ema``). Used for the shipped weights of the first run, whose EMA had no warm-up (see README)."""
+    from pathlib import Path
+
+    from core.fewshot.common import read_tensors, save_weights
+
+    tensors, meta = read_tensors(ckpt, "checkpoint")
+    state = {k[len(net) + 1:]: v for k, v in tensors.items() if k.startswith(net + ".")}
+    GRIGGenerator(GenConfig()).load_state_dict(state)  # checks it is a default-size generator
+    config = {"gen": GenConfig().to_dict(), "iterations": DEFAULTS["iterations"], "crop": DEFAULTS["crop"]}
+    info = {"steps": meta.get("step", "?"), "seconds": meta.get("seconds", "?"), "exported": f"{net} from {Path(ckpt).name}"}
+    save_weights(out, ENGINE, state, config, info)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="export GRIG weights from a training checkpoint")
+    ap.add_argument("ckpt")
+    ap.add_argument("out")
+    ap.add_argument("--net", default="G", choices=["G", "G_ema"])
+    a = ap.parse_args()
+    export_checkpoint(a.ckpt, a.out, a.net)
+    print(a.out)
