@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablation-dir", default=str(OUT / "grig_ablation"))
     ap.add_argument("--train-ablation", type=float, default=None, metavar="MINUTES")
     ap.add_argument("--train-data", default="/tmp/trainset")
+    ap.add_argument("--ablation-only", action="store_true", help="skip the peers and timing; ablation table only")
     args = ap.parse_args(argv)
     runtime.set_threads()
     abl_dir = Path(args.ablation_dir)
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     data = cases(n_tex)
     rows: dict = defaultdict(list)
     sheet_rows, labels = [], None
-    all_runs = []
-    for ci, (name, img) in enumerate(data):
+    quality, timing = [], []
+    for ci, (name, img) in enumerate([] if args.ablation_only else data):
         h, w = img.shape[:2]
         for kind, mask in (("strokes", stroke_mask_for_bench(h, w, 100 + ci)), ("box", centre_box_mask(h, w))):
             outs = {"input": show_hole(img, mask)}
@@ -147,14 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             sheet_rows.append([outs.get(k, np.ones_like(img)) for k in labels])
             print(f"{name} {kind}: grig {rows[('grig', kind)][-1][0]:.2f} dB, "
                   f"telea {rows[('telea', kind)][-1][0]:.2f} dB", flush=True)
-    quality = summarise(rows, f"GRIG quality ({len(data)} images x 2 masks, 256x256; weights {Path(weights).name})")
-    path = contact_sheet(sheet_rows, labels, OUT / "grig_sheet.png")
-    print(f"contact sheet: {path}")
+    if not args.ablation_only:
+        quality = summarise(rows, f"GRIG quality ({len(data)} images x 2 masks, 256x256; weights {Path(weights).name})")
+        path = contact_sheet(sheet_rows, labels, OUT / "grig_sheet.png")
+        print(f"contact sheet: {path}")
 
     # ---- timing ---------------------------------------------------------------------------------------------
-    timing = []
     rng = np.random.default_rng(0)
-    for size in (256, 512):
+    for size in (() if args.ablation_only else (256, 512)):
         img = test_images("kodak", 1, size)[0][1][:, :, :3]
         mask = centre_box_mask(size, size)
         grig_fill(grig, img, mask, weights)  # warm-up
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 grig_fill(grig, img, mask, weights, seed=int(rng.integers(1000)))
             times.append(t.seconds)
         timing.append([f"{size}x{size}", "3", float(np.median(times)), runtime.set_threads()])
-    print_table(["size", "T", "seconds", "threads"], timing, "GRIG inference (centre box 25%, region = whole crop)")
+    if timing:
+        print_table(["size", "T", "seconds", "threads"], timing, "GRIG inference (centre box 25%, region = whole crop)")
 
     # ---- ablation -------------------------------------------------------------------------------------------
     abl_rows = []
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(["model", "mask", "hole PSNR", "hole SSIM", "sharpness"], abl_rows,
                 "GRIG ablation (same cases; [short] = trained for the short ablation budget, see README)")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "grig.json").write_text(json.dumps({"quality": quality, "timing": timing, "ablation": abl_rows,
+    (OUT / ("grig_ablation.json" if args.ablation_only else "grig.json")).write_text(json.dumps({"quality": quality, "timing": timing, "ablation": abl_rows,
                                                "weights": weights, "when": time.strftime("%Y-%m-%d %H:%M")},
                                               indent=1))
     return 0
