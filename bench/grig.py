@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 textures, no internal, one timing run")
     ap.add_argument("--textures", type=int, default=6)
     ap.add_argument("--internal", type=int, default=0, help="run the internal engine (fast) on the first N cases")
+    ap.add_argument("--esdiff", type=int, default=2, help="run ESDiff (when its weights exist) on the last N cases")
     ap.add_argument("--weights", default=None, help="grig weights (default: shipped)")
     ap.add_argument("--ablation-dir", default=str(OUT / "grig_ablation"))
     ap.add_argument("--train-ablation", type=float, default=None, metavar="MINUTES")
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no grig weights at {weights}")
     reg = default_registry()
     grig = reg.get("grig")
-    esdiff = reg.get("esdiff") if "esdiff" in reg.names() and shipped_weights("esdiff").is_file() else None
+    esdiff = reg.get("esdiff") if ("esdiff" in reg.names() and shipped_weights("esdiff").is_file()
+                                   and args.esdiff > 0) else None
     internal = reg.get("internal") if args.internal else None
     n_tex = 3 if args.quick else args.textures
     data = cases(n_tex)
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             if pm is not None:
                 evaluate(rows, "patchmatch", pm, img, mask, kind, t.seconds)
                 outs["patchmatch"] = pm
-            if esdiff is not None:
+            if esdiff is not None and ci >= len(data) - args.esdiff:
                 with Timer() as t:
                     res = last_result(esdiff.run(InpaintRequest(img, mask, seed=0, preset="fast"))).image
                 evaluate(rows, "esdiff", res, img, mask, kind, t.seconds)
