@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 outs["internal"] = res
             outs["truth"] = img
             if labels is None:
-                labels = list(outs)
+                labels = ["input", "grig", "telea", "ns"] + (["patchmatch"] if pm is not None else []) + \
+                         (["esdiff"] if esdiff is not None else []) + (["internal"] if internal is not None else []) + \
+                         ["truth"]
             sheet_rows.append([outs.get(k, np.ones_like(img)) for k in labels])
             print(f"{name} {kind}: grig {rows[('grig', kind)][-1][0]:.2f} dB, "
                   f"telea {rows[('telea', kind)][-1][0]:.2f} dB", flush=True)
