@@ -175,6 +175,37 @@ def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Pat
     return p
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temp file in the same folder, fsync, then rename over ``path``: a reader never
+    sees half a file and a failure (disk full, Ctrl+C) leaves the old file and no temp file behind. The new
+    file gets the old one's permissions, or the usual new-file mode (mkstemp alone would make it 0600)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_current_umask())
+        os.replace(tmp, p)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+        raise
+    return p
+
+
 def save_image(path: str | os.PathLike, img: ImageData) -> Path:
     """Write atomically: encode to a temp file in the same folder, then rename over ``path``."""
     p = check_writable(path, img)
@@ -190,22 +221,7 @@ def save_image(path: str | os.PathLike, img: ImageData) -> Path:
         ok = False
     if not ok:
         raise UserError(f"cannot write {p}: the encoder refused this image")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent if str(p.parent) else "."))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:  # disk full, or Ctrl-C mid-write: never leave the temp file behind
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
-        raise
-    return p
+    return write_bytes_atomic(p, buf.tobytes())
 
 
 def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:

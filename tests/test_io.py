@@ -300,3 +300,18 @@ def test_shared_data_images_load_and_round_trip(data_dir, tmp_path, rel, channel
     np.testing.assert_array_equal(img.pixels, expected)
     back = io.load_image(io.save_image(tmp_path / "copy.png", img))
     np.testing.assert_array_equal(back.pixels, img.pixels)
+
+
+def test_saved_files_get_normal_permissions_not_the_temp_files_0600(tmp_path):
+    import os
+    import stat
+
+    from core.io import ImageData, save_image
+
+    out = save_image(tmp_path / "p.png", ImageData(np.zeros((4, 4, 3), np.uint8)))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    os.chmod(out, 0o640)  # an existing file keeps its mode when overwritten
+    save_image(out, ImageData(np.ones((4, 4, 3), np.uint8)))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640

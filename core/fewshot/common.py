@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -126,28 +125,18 @@ def shipped_weights(engine: str) -> Path:
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
-    """Write a safetensors file atomically (temp file in the same folder, then rename)."""
-    from safetensors.torch import save_file
+    """Write a safetensors file atomically (``core.io.write_bytes_atomic``)."""
+    from safetensors.torch import save
+
+    from core.io import write_bytes_atomic
 
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"cannot write {p}: folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(parent))
-    os.close(fd)
-    try:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp,
-                  metadata={k: str(v) for k, v in meta.items()})
-        os.replace(tmp, p)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
-        raise
-    return p
+    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()},
+                metadata={k: str(v) for k, v in meta.items()})
+    return write_bytes_atomic(p, data)
 
 
 def read_tensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict[str, torch.Tensor], dict[str, str]]:

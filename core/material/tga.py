@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import UserError
-from core.io import ImageData
+from core.io import ImageData, write_bytes_atomic
 
 
 def _decode_rle(data: memoryview, n_pixels: int, bpp: int, path: Path) -> np.ndarray:
@@ -95,20 +94,4 @@ def write_tga(path: str | os.PathLike, img: ImageData) -> Path:
     desc = 0x20 | (8 if c == 4 else 0)
     header = struct.pack("<BBBHHBHHHHBB", 0, 0, 3 if c == 1 else 2, 0, 0, 0, 0, 0,
                          img.width, img.height, 8 * c, desc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            fh.write(np.ascontiguousarray(px).tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
-        raise
-    return p
+    return write_bytes_atomic(p, header + np.ascontiguousarray(px).tobytes())
