@@ -313,7 +313,8 @@ class MainWindow(QMainWindow):
         lay.addLayout(stage_row)
         lay.addWidget(self.progress)
         lay.addSpacing(4)
-        lay.addWidget(self._heading("Training"))
+        self.training_heading = self._heading("Training")
+        lay.addWidget(self.training_heading)
         lay.addWidget(self.loss_plot)
         lay.addWidget(self._heading("Variants"))
         lay.addWidget(self.variants)
@@ -376,6 +377,8 @@ class MainWindow(QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.variants.picked.connect(self.pick_variant)
         self.panel.changed.connect(self._update_actions)
+        self.panel.changed.connect(self._show_training_section)
+        self._show_training_section()
         app = QApplication.instance()
         hints = app.styleHints() if app is not None else None
         if hints is not None and hasattr(hints, "colorSchemeChanged"):
@@ -731,6 +734,12 @@ class MainWindow(QMainWindow):
         px = self.doc.image.pixels[y, x]
         vals = " ".join(f"{v:.3g}" if isinstance(v, np.floating) else str(int(v)) for v in px[:4])
         self.pos_label.setText(f"x {x}  y {y}   {vals}")
+
+    def _show_training_section(self) -> None:
+        """The loss curve only for engines that train on the open image."""
+        trains = self.panel.capabilities().trains_per_image
+        self.training_heading.setVisible(trains)
+        self.loss_plot.setVisible(trains)
 
     def _update_actions(self) -> None:
         busy = self.controller.is_running()

@@ -72,6 +72,7 @@ def test_train_dialog_trains_and_offers_the_weights(tiny_window, tmp_path, qtbot
     combo.setCurrentIndex(combo.findData("tiny"))
     weights = w.panel.field("weights")
     assert weights.currentData() == str(out)
+    assert not w.loss_plot.isVisibleTo(w)  # no per-image training: no loss curve in the panel
     assert w.panel.request_kwargs()["options"] == {"weights": str(out)}
     weights.setCurrentIndex(weights.findData(""))  # back to the shipped weights: no option
     assert "options" not in w.panel.request_kwargs()

@@ -189,6 +189,6 @@ def register(registry) -> None:
         supports_variants=True,
         supports_steps=True,
         devices=tuple(runtime.available_devices()),
-        max_channels=None,
+        max_channels=4,  # RGB(A) or gray: the prior is an RGB model; map sets go to `internal`
     )
     registry.register("esdiff", caps, lambda: EsdiffEngine(caps), trainer=train_esdiff)
