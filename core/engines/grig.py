@@ -161,6 +161,6 @@ def register(registry) -> None:
         supports_variants=True,
         supports_steps=True,
         devices=tuple(runtime.available_devices()),
-        max_channels=None,
+        max_channels=4,  # RGB(A) or gray: an RGB generator; map sets go to `internal`
     )
     registry.register("grig", caps, lambda: GRIGEngine(caps), trainer=train_grig)
