@@ -11,7 +11,8 @@ model and alpha with OpenCV Telea; other channel counts are refused (use `intern
 
 Request options: ``weights`` (path of a user-trained weights file; None = the shipped one), ``mpt``
 (bool, default True: use the perturbed views), ``lr`` (bool, default True: Hankel low-rank step),
-``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step, default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
+``sigma_max`` (first noise level; default 1.0 for ddrm from a Telea guess, 378 for pc as in the paper),
+``init`` ('telea' | None: the hole's first guess), ``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step, default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from core.errors import Cancelled, UserError
 from core.masks import context_margin, grow_box, hole_bbox, validate_mask
 
 MIN_SIDE = 16
+# Where DDRM starts (sigma, images in [0, 1]) from a Telea first guess. Tuned on two of the training images
+# (kodim01, kodim05; strokes, box, 50% random pixels; the 71-min shipped prior, 20 steps): starting at
+# 1.0 beat the paper's 378 from mid-gray by 0.5-1.4 dB hole PSNR in every case (5, 20: in between).
+DDRM_START = 1.0
 SAMPLER_NAMES = ("pc", "ddrm")
 
 
@@ -92,7 +97,7 @@ class EsdiffEngine:
 
     def run(self, request: InpaintRequest) -> Iterator[Event]:
         from core.engines.classical import cv_inpaint
-        from core.fewshot.esdiff_sampling import SAMPLERS, make_context, make_score_fn, sigmas
+        from core.fewshot.esdiff_sampling import SAMPLERS, SIGMA_MAX, make_context, make_score_fn, sigmas
 
         image = np.asarray(request.image, np.float32)
         if image.ndim == 2:
@@ -138,7 +143,11 @@ class EsdiffEngine:
                            lr_every=int(opts.get("lr_every") or max(1, n_steps // 10)))
         noise = torch.randn((variants, 12) + known.shape[2:], generator=gen, device=device)
         score = make_score_fn(model, autocast=runtime.autocast_dtype(device, opts.get("bf16")))
-        levels = sigmas(n_steps)
+        # DDRM starts SDEdit-style at DDRM_START from a Telea guess; pc follows the paper (SIGMA_MAX, no guess).
+        start = float(opts.get("sigma_max", SIGMA_MAX if sampler_name == "pc" else DDRM_START))
+        levels = sigmas(n_steps, sigma_max=start)
+        if opts.get("init", "telea" if start < SIGMA_MAX else None) == "telea":
+            ctx.init = t(cv_inpaint(rgb, hole, "telea").astype(np.float32)).expand(variants, -1, -1, -1)
         alpha = cv_inpaint(roi[:, :, 3:4], hole, "telea") if c == 4 else None
 
         def to_region(x: torch.Tensor) -> np.ndarray:

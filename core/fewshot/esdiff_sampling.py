@@ -152,6 +152,7 @@ class Context:
     lr_every: int = 1  # apply the LR step at every lr_every-th step (it costs about one network evaluation)
     tile: int = TILE
     overlap: int = OVERLAP
+    init: torch.Tensor | None = None  # first guess of the hole (B, 3, H, W); None = mid-gray
 
     @property
     def known12(self) -> torch.Tensor:
@@ -182,7 +183,10 @@ def make_context(known: torch.Tensor, hole: torch.Tensor, generator: torch.Gener
 
 
 def _start(ctx: Context, noise: torch.Tensor, sigma0: float) -> torch.Tensor:
-    guess = torch.where(ctx.hole > 0.5, torch.full_like(ctx.known, 0.5), ctx.known)
+    """The first state: the guess (known pixels, the hole mid-gray or ``ctx.init``) encoded, plus noise.
+    From SIGMA_MAX the guess is irrelevant; started lower (SDEdit-style), it is what the sampler refines."""
+    fill = torch.full_like(ctx.known, 0.5) if ctx.init is None else ctx.init
+    guess = torch.where(ctx.hole > 0.5, fill, ctx.known)
     return mpt(guess, ctx.vmask) + sigma0 * noise
 
 
