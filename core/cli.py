@@ -60,6 +60,35 @@ def _load_extra_commands() -> None:
         EXTRA_COMMANDS.update(mod.COMMANDS)
 
 
+class ProgressBar:
+    """Progress events as a tqdm bar on stderr, one bar per stage (nothing when quiet)."""
+
+    def __init__(self, label: str = "", quiet: bool = False, leave: bool = False) -> None:
+        self.label, self.quiet, self.leave = label, quiet, leave
+        self._bar, self._stage = None, None
+
+    def show(self, ev) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if ev.stage != self._stage or self._bar is None:
+            self.close()
+            self._stage = ev.stage
+            self._bar = tqdm(total=max(ev.total, 1), desc=f"{self.label}{ev.stage}", file=sys.stderr,
+                             leave=self.leave, dynamic_ncols=True)
+        self._bar.total = max(ev.total, 1)
+        self._bar.n = ev.step
+        if ev.message:
+            self._bar.set_postfix_str(ev.message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def engine_options(args: argparse.Namespace) -> dict:
     options: dict = {"cache": not args.no_cache}
     if getattr(args, "weights", None):
@@ -82,8 +111,6 @@ def check_weights(engine_name: str, args: argparse.Namespace) -> None:
 
 def run_engine_cli(engine_name: str, image, mask, args, label: str = "") -> "object":
     """Run a registered engine on float image + bool mask with a progress bar; returns the last Result."""
-    from tqdm import tqdm
-
     from core.engines.base import InpaintRequest, Progress, Result
     from core.engines.registry import default_registry
 
@@ -91,25 +118,15 @@ def run_engine_cli(engine_name: str, image, mask, args, label: str = "") -> "obj
     request = InpaintRequest(image=image, mask=mask, seed=args.seed, preset=args.preset, sampler=args.sampler,
                              steps=args.steps, train_steps=args.train_steps, device=args.device,
                              options=engine_options(args))
-    bar, stage, result = None, None, None
+    bar, result = ProgressBar(label, args.quiet), None
     try:
         for ev in engine.run(request):
-            if isinstance(ev, Progress) and not args.quiet:
-                if ev.stage != stage or bar is None:
-                    if bar is not None:
-                        bar.close()
-                    stage = ev.stage
-                    bar = tqdm(total=max(ev.total, 1), desc=f"{label}{ev.stage}", file=sys.stderr,
-                               leave=False, dynamic_ncols=True)
-                bar.n = ev.step
-                if ev.message:
-                    bar.set_postfix_str(ev.message, refresh=False)
-                bar.refresh()
+            if isinstance(ev, Progress):
+                bar.show(ev)
             elif isinstance(ev, Result):
                 result = ev
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if result is None:
         raise RuntimeError("engine finished without a result")
     return result

@@ -37,17 +37,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def check_out_path(out: str | os.PathLike) -> Path:
+    from core.io import check_file_writable
+
     p = Path(out)
     if p.suffix.lower() != ".safetensors":
         raise UserError(f"cannot write {p}: weights are saved as .safetensors")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"cannot write {p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write {p}: folder {parent} is not writable")
-    if p.is_dir():
-        raise UserError(f"cannot write {p}: it is a folder")
-    return p
+    return check_file_writable(p)
 
 
 def build_request(args: argparse.Namespace, registry=None):
@@ -73,34 +68,24 @@ def build_request(args: argparse.Namespace, registry=None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from core import runtime
-    from core.cli import EXIT_OK
+    from core.cli import EXIT_OK, ProgressBar
     from core.engines.base import Progress
     from core.fewshot.common import TrainDone
 
     trainer, request = build_request(args)
     runtime.set_threads()
-    bar, done = None, None
+    bar, done = ProgressBar(f"{args.engine} ", args.quiet, leave=True), None
     events = trainer(request)
     try:
         for ev in events:
-            if isinstance(ev, Progress) and not args.quiet:
-                if bar is None:
-                    bar = tqdm(total=max(ev.total, 1), desc=f"{args.engine} {ev.stage}", file=sys.stderr,
-                               dynamic_ncols=True)
-                bar.total = max(ev.total, 1)
-                bar.n = ev.step
-                if ev.message:
-                    bar.set_postfix_str(ev.message, refresh=False)
-                bar.refresh()
+            if isinstance(ev, Progress):
+                bar.show(ev)
             elif isinstance(ev, TrainDone):
                 done = ev
     finally:
         events.close()  # on Ctrl+C the trainer writes its checkpoint here
-        if bar is not None:
-            bar.close()
+        bar.close()
     if done is None:
         raise RuntimeError("training finished without writing weights")
     print(f"trained {done.steps} steps in {done.seconds / 60:.1f} min", file=sys.stderr)

@@ -148,16 +148,9 @@ def merge_result(img: ImageData, result: np.ndarray, mask: np.ndarray) -> ImageD
     return ImageData(out, img.path, img.float_lo, img.float_hi)
 
 
-def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Path:
-    """Fail early, before any work, if ``path`` cannot receive ``img``."""
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in WRITE_EXTENSIONS:
-        raise UserError(f"cannot write {p}: unsupported format '{ext or 'none'}' "
-                        f"(use one of {', '.join(sorted(WRITE_EXTENSIONS))})")
+def check_file_writable(p: Path) -> Path:
+    """``p`` can be created or replaced: its folder exists and is writable, it is not a folder or read-only."""
     parent = p.parent if str(p.parent) else Path(".")
-    if not cv2.haveImageWriter(str(p)):  # e.g. .exr on an OpenCV build without OpenEXR
-        raise UserError(f"cannot write {p}: this OpenCV build has no {ext} encoder; use .tif or .png")
     if not parent.is_dir():
         raise UserError(f"cannot write {p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
@@ -166,6 +159,19 @@ def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Pat
         raise UserError(f"cannot write {p}: it is a folder")
     if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"cannot write {p}: the file is read-only")
+    return p
+
+
+def check_writable(path: str | os.PathLike, img: ImageData | None = None) -> Path:
+    """Fail early, before any work, if ``path`` cannot receive ``img``."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in WRITE_EXTENSIONS:
+        raise UserError(f"cannot write {p}: unsupported format '{ext or 'none'}' "
+                        f"(use one of {', '.join(sorted(WRITE_EXTENSIONS))})")
+    if not cv2.haveImageWriter(str(p)):  # e.g. .exr on an OpenCV build without OpenEXR
+        raise UserError(f"cannot write {p}: this OpenCV build has no {ext} encoder; use .tif or .png")
+    check_file_writable(p)
     if img is not None:
         if img.dtype != np.uint8 and ext in EIGHT_BIT_ONLY:
             raise UserError(f"cannot write {p}: {ext} holds only 8-bit data and the image is "
