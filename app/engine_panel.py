@@ -191,13 +191,7 @@ class EnginePanel(QWidget):
             dice.setIcon(theme.icon("mdi6.dice-multiple-outline"))
             dice.setToolTip("A new random seed")
             dice.clicked.connect(lambda: spin.setValue(random.randint(0, 99999)))
-            row = QWidget()
-            h = QHBoxLayout(row)
-            h.setContentsMargins(0, 0, 0, 0)
-            h.addWidget(spin, 1)
-            h.addWidget(dice)
-            self._fields["seed"] = spin
-            self.form.addRow("Seed", row)
+            self._add("seed", "Seed", spin, dice)
         if caps.supports_variants:
             spin = self._spin(1, 8, "variants", 1)
             spin.setToolTip("How many different fills to make and pick from")
@@ -222,13 +216,7 @@ class EnginePanel(QWidget):
             add.setIcon(theme.icon("mdi6.folder-open-outline"))
             add.setToolTip("Use a weights file (.safetensors)")
             add.clicked.connect(self._browse_weights)
-            row = QWidget()
-            h = QHBoxLayout(row)
-            h.setContentsMargins(0, 0, 0, 0)
-            h.addWidget(combo, 1)
-            h.addWidget(add)
-            self._fields["weights"] = combo
-            self.form.addRow("Weights", row)
+            self._add("weights", "Weights", combo, add)
         if caps.trains_per_image:
             spin = self._spin(0, 100000, "train_steps", 0, special="Preset's")
             spin.setToolTip("Training steps on this image (0 = what the preset uses)")
@@ -252,9 +240,18 @@ class EnginePanel(QWidget):
         self.badges.setText(text)
         self.badges.setVisible(bool(text))
 
-    def _add(self, name: str, label: str, widget: QWidget) -> None:
+    def _add(self, name: str, label: str, widget: QWidget, button: QWidget | None = None) -> None:
+        """A form row for setting ``name``; ``button`` (a dice, a file picker) sits to the widget's right."""
         self._fields[name] = widget
-        self.form.addRow(label, widget)
+        if button is None:
+            self.form.addRow(label, widget)
+            return
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(widget, 1)
+        h.addWidget(button)
+        self.form.addRow(label, row)
 
     def _spin(self, lo: int, hi: int, key: str, default: int, special: str | None = None) -> QSpinBox:
         spin = QSpinBox()

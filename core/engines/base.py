@@ -99,6 +99,21 @@ class Engine(Protocol):
     def run(self, request: InpaintRequest) -> Iterator[Event]: ...
 
 
+def checked_inputs(request: InpaintRequest, engine: str, min_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The request's image as float32 H x W x C and its mask as bool H x W, or a UserError for an image
+    smaller than ``min_side`` or a mask the engine cannot serve (wrong size, empty, full)."""
+    from core.errors import UserError
+    from core.masks import validate_mask
+
+    image = np.asarray(request.image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    h, w = image.shape[:2]
+    if min(h, w) < min_side:
+        raise UserError(f"image is {w}x{h}; the {engine} engine needs at least {min_side}x{min_side} pixels")
+    return image, validate_mask(request.mask, (h, w))
+
+
 def last_result(events: Iterator[Event]) -> Result:
     """Drain an event stream and return its last Result (for callers that want no progress)."""
     result = None

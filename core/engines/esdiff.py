@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from core import runtime
-from core.engines.base import PRESETS, Capabilities, Event, InpaintRequest, Preview, Progress, Result
+from core.engines.base import checked_inputs, PRESETS, Capabilities, Event, InpaintRequest, Preview, Progress, Result
 from core.errors import Cancelled, UserError
-from core.masks import context_margin, grow_box, hole_bbox, validate_mask
+from core.masks import context_margin, grow_box, hole_bbox
 
 MIN_SIDE = 16
 # Where DDRM starts (sigma, images in [0, 1]) from a Telea first guess. Tuned on two of the training images
@@ -99,16 +99,11 @@ class EsdiffEngine:
         from core.engines.classical import cv_inpaint
         from core.fewshot.esdiff_sampling import SAMPLERS, SIGMA_MAX, make_context, make_score_fn, sigmas
 
-        image = np.asarray(request.image, np.float32)
-        if image.ndim == 2:
-            image = image[:, :, None]
+        image, mask = checked_inputs(request, "esdiff", MIN_SIDE)
         h, w, c = image.shape
         if c not in (1, 3, 4):
             raise UserError(f"esdiff models RGB images (gray and RGBA are converted); this one has {c} channels: "
                             "use the internal engine for map sets")
-        if min(h, w) < MIN_SIDE:
-            raise UserError(f"image is {w}x{h}; esdiff needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
-        mask = validate_mask(request.mask, (h, w))
         if request.preset not in PRESET_TABLE:
             raise UserError(f"unknown preset '{request.preset}' (use {', '.join(PRESETS)})")
         preset = PRESET_TABLE[request.preset]

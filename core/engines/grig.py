@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from core import runtime
-from core.engines.base import Capabilities, Event, InpaintRequest, Preview, Progress, Result
+from core.engines.base import checked_inputs, Capabilities, Event, InpaintRequest, Preview, Progress, Result
 from core.engines.classical import cv_inpaint
 from core.errors import Cancelled, UserError
 from core.fewshot.common import load_weights, run_tiled, shipped_weights
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
 from core.fewshot.grig_train import train_grig
-from core.masks import context_margin, grow_box, hole_bbox, validate_mask
+from core.masks import context_margin, grow_box, hole_bbox
 
 TILE = 512
 OVERLAP = 64
@@ -79,13 +79,8 @@ class GRIGEngine:
         return net, config
 
     def run(self, request: InpaintRequest) -> Iterator[Event]:
-        image = np.asarray(request.image, np.float32)
-        if image.ndim == 2:
-            image = image[:, :, None]
+        image, mask = checked_inputs(request, "grig", MIN_SIDE)
         h, w, c = image.shape
-        if min(h, w) < MIN_SIDE:
-            raise UserError(f"image is {w}x{h}; the grig engine needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
-        mask = validate_mask(request.mask, (h, w))
         iterations = int(request.steps) if request.steps is not None else 3
         if not 1 <= iterations <= MAX_ITERATIONS:
             raise UserError(f"steps (residual iterations) must be between 1 and {MAX_ITERATIONS}")

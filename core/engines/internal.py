@@ -14,7 +14,6 @@ by hardware), ``channels_last`` (inference), ``crop``, ``batch``.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Iterator
@@ -29,11 +28,12 @@ from core.diffusion.schedule import T, linear_schedule, spaced_timesteps
 from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_for, train
 from core.diffusion.unet import TinyUNet
 from core.engines.classical import cv_inpaint
-from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result)
+from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result,
+                               checked_inputs)
 from core.engines.internal_prior import load_prior
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
-from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, validate_mask
+from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness
 
 MIN_SIDE = 16
 
@@ -89,13 +89,8 @@ class InternalEngine:
 
     # -- the event stream ---------------------------------------------------------------------------------
     def run(self, request: InpaintRequest) -> Iterator[Event]:
-        image = np.asarray(request.image, np.float32)
-        if image.ndim == 2:
-            image = image[:, :, None]
+        image, mask = checked_inputs(request, "internal", MIN_SIDE)
         h, w, c = image.shape
-        if min(h, w) < MIN_SIDE:
-            raise UserError(f"image is {w}x{h}; the internal engine needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
-        mask = validate_mask(request.mask, (h, w))
         if request.preset not in PRESET_TABLE:
             raise UserError(f"unknown preset '{request.preset}' (use {', '.join(PRESETS)})")
         preset = PRESET_TABLE[request.preset]
