@@ -230,7 +230,7 @@ class EnginePanel(QWidget):
         if caps.instant:
             tags.append("instant")
         if caps.trains_per_image:
-            tags.append("learns from this image")
+            tags.append("trains on the open image first")
         if caps.needs_weights:
             tags.append("pretrained weights")
         reason = self.unsupported_reason()

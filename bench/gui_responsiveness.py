@@ -68,6 +68,22 @@ class StallMeter:
         return float(g.max()), float(np.percentile(g, 99)), len(g), int((g > 50).sum())
 
 
+class GcMeter:
+    """Garbage-collector passes (any thread) and the longest one: a pass holds the GIL, so the GUI waits."""
+
+    def __init__(self) -> None:
+        self.passes = {0: 0, 1: 0, 2: 0}
+        self.longest_ms = 0.0
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.passes[info["generation"]] += 1
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._t0) * 1000)
+
+
 def _wait_until(pred, timeout_s: float) -> bool:
     loop_end = time.monotonic() + timeout_s
     while not pred():
@@ -148,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     _wait_until(lambda: False, 3.0)
     stage["name"] = "idle-done"
 
+    import gc
+    gc_meter = GcMeter()
+    gc.callbacks.append(gc_meter)
+
     # --- 1. a whole run ------------------------------------------------------------------------------------
     t0 = time.monotonic()
     stage_t: dict[str, float] = {}
@@ -155,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     win.inpaint()
     _wait_until(lambda: not win.is_busy(), 1800)
     total = time.monotonic() - t0
+    gc.callbacks.remove(gc_meter)
     zoom.stop()
     meter.stop()
     sample_frames = frames.get("sample", 0)
@@ -195,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         ["longest event-loop stall, whole run (ms)",
          f"{max(meter.summary(s)[0] for s in ('prepare', 'train', 'sample')):.0f}", "< 50"],
         ["longest stall with no run, same load (ms)", f"{meter.summary('idle')[0]:.0f}", ""],
+        ["gc passes during the run (gen 0/1/2), longest (ms)",
+         f"{gc_meter.passes[0]}/{gc_meter.passes[1]}/{gc_meter.passes[2]}, {gc_meter.longest_ms:.0f}", ""],
         ["preview frame rate while sampling (fps)", f"{sample_fps:.1f}", "smooth, <= 20 (throttled)"],
         ["training previews shown", frames.get("train", 0), "every ~3 s"],
         ["train time (s)", f"{stage_t.get('sample', t0) - stage_t.get('train', t0):.1f}", ""],

@@ -68,6 +68,20 @@ def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
     return nm.length_error(px / top * 2 - 1 if top else px * 2 - 1)
 
 
+def parse_options(pairs: list[str]) -> dict:
+    """``["init=telea", "strength=0.5"]`` -> ``{"init": "telea", "strength": 0.5}`` (numbers become floats)."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def save_outputs(records: list[dict], sheet_rows: list, methods: list[str], json_path: str):
     """JSON + contact sheet, rewritten after every material so that a stopped run still leaves its results."""
     labels = ["hole"] + [f"{SHEET_LABELS[lab]} {col}" for lab in ["truth", *methods]
@@ -87,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an internal-engine request option, e.g. init=telea or strength=0.5 (repeatable)")
     ap.add_argument("--json", default=str(OUT / "material.json"))
     args = ap.parse_args(argv)
+    options = {"cache": False, "preview_every": 0, **parse_options(args.option)}
     runtime.tune_allocator()
     runtime.set_threads()
     root = DATA / "svbrdf"
@@ -110,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             engine, separate = METHODS[method]
             with Timer() as tm:
                 res = run_material(truth, mask, engine, separate, seed=args.seed, preset=args.preset,
-                                   train_steps=args.train_steps, options={"cache": False, "preview_every": 0})
+                                   train_steps=args.train_steps, options=options)
             rec = {"material": name, "method": method, "hole": float(mask.mean()), "seconds": tm.seconds,
                    "render_psnr": render_psnr(res.mapset, truth_renders, mask),
                    "normal_unit_err": normal_unit_error(res.mapset, mask), "maps": {}}

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for ci, (cat, name, truth) in enumerate(cases):
         h, w = truth.shape[:2]
         for kind, mask in make_masks(kinds, h, w, args.seed + ci).items():
-            row = [show_hole(truth, mask)]
+            row = {"input": show_hole(truth, mask)}
             for method in methods:
                 with Timer() as tm:
                     if method in ("telea", "ns"):
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         req = InpaintRequest(truth.copy(), mask, seed=args.seed, preset=method.split("-", 1)[1],
                                              sampler=args.sampler, options={"cache": False, "preview_every": 0})
                         res = last_result(engine.run(req)).image
-                if res is None:
-                    row.append(np.zeros_like(truth))
+                if res is None:  # a peer that is not installed
                     continue
                 rec = dict(category=cat, image=name, mask=kind, method=method, hole=float(mask.mean()),
                            psnr=hole_psnr(res, truth, mask), ssim=hole_ssim(res, truth, mask),
@@ -86,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 records.append(rec)
                 print(f"  {cat}/{name} {kind:7s} {method:18s} PSNR {rec['psnr']:6.2f}  SSIM {rec['ssim']:.3f}  "
                       f"sharp {rec['sharpness']:.2f}  {rec['seconds']:6.1f} s", flush=True)
-                row.append(res)
-            row.append(truth)
+                row[method] = res
+            row["truth"] = truth
             sheet_rows.append(row)
 
     present = [m for m in methods if any(r["method"] == m for r in records)]
@@ -105,11 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(["set", "mask", "method", "n", "hole PSNR", "SSIM", "sharpness", "s/image"], table,
                 title=f"Quality, {args.size}x{args.size} crops ({time.strftime('%Y-%m-%d %H:%M')}, "
                       f"{runtime.physical_cores()} cores)")
-    sheet = contact_sheet(sheet_rows, ["input"] + present + ["truth"], OUT / "quality_sheet.png")
-    print(f"\ncontact sheet: {sheet}")
     OUT.mkdir(parents=True, exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=1)
+    columns = ["input"] + present + ["truth"]
+    blank = np.zeros((args.size, args.size, 3), np.float32)
+    sheet = contact_sheet([[row.get(c, blank) for c in columns] for row in sheet_rows], columns,
+                          OUT / "quality_sheet.png")
+    print(f"\ncontact sheet: {sheet}")
     return 0
 
 
