@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# The GUI tests need no display: without this, a machine with X libraries but no X server aborts in Qt.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

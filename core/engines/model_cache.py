@@ -68,7 +68,7 @@ class ModelCache:
     def store(self, image: np.ndarray, state: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray) -> None:
         key, thumb = fingerprint(image)
         entry = CachedModel(key, tuple(image.shape), thumb,
-                            {k: v.detach().to("cpu", copy=True) for k, v in state.items()},
+                            {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()},
                             np.asarray(mean, np.float32), np.asarray(std, np.float32))
         self._memory[key] = entry
         self._memory.move_to_end(key)
