@@ -69,12 +69,15 @@ def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
 
 
 def parse_options(pairs: list[str]) -> dict:
-    """``["init=telea", "strength=0.5"]`` -> ``{"init": "telea", "strength": 0.5}`` (numbers become floats)."""
+    """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``."""
     out: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
         try:
             out[key] = float(value)
         except ValueError:
