@@ -12,14 +12,14 @@ import re
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QSettings, QStandardPaths, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from app import dialogs, theme
 from app.loss_plot import LossPlot
 from app.worker import Outcome, RunController, describe_failure
-from core.engines.base import Loss, Progress
+from core.engines.base import Progress
 from core.engines.registry import Registry
 from core.errors import UserError
 
@@ -32,6 +32,14 @@ def default_weights_dir() -> Path:
 def suggested_output(engine: str, folder: str) -> Path:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(folder).name or "images").strip("-") or "images"
     return default_weights_dir() / f"{engine}-{stem}.safetensors"
+
+
+def _tool_button(icon: str, tooltip: str, slot) -> QToolButton:
+    button = QToolButton()
+    button.setIcon(theme.icon(icon))
+    button.setToolTip(tooltip)
+    button.clicked.connect(slot)
+    return button
 
 
 class _Trainer:
@@ -68,16 +76,10 @@ class TrainDialog(QDialog):
                 self.engine_combo.addItem(e.capabilities.title, e.name)
         self.folder_edit = QLineEdit(str(settings.value("train/folder", "")))
         self.folder_edit.setPlaceholderText("Folder of training images")
-        browse = QToolButton()
-        browse.setIcon(theme.icon("mdi6.folder-open-outline"))
-        browse.setToolTip("Choose the folder of training images")
-        browse.clicked.connect(self._browse_folder)
+        browse = _tool_button("mdi6.folder-open-outline", "Choose the folder of training images", self._browse_folder)
         self.out_edit = QLineEdit()
         self.out_edit.setPlaceholderText("Weights file (.safetensors)")
-        out_browse = QToolButton()
-        out_browse.setIcon(theme.icon("mdi6.content-save-outline"))
-        out_browse.setToolTip("Where to write the weights")
-        out_browse.clicked.connect(self._browse_out)
+        out_browse = _tool_button("mdi6.content-save-outline", "Where to write the weights", self._browse_out)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(1, 24 * 60)
         self.minutes.setDecimals(0)

@@ -15,7 +15,7 @@ import numpy as np
 from app.document import Document
 from app.history import Patch, Rect, Step
 from core.engines.base import Capabilities, InpaintRequest, Preview
-from core.material import KIND_TITLES, MapSet, MaterialPreview, MaterialResult, inpaint_material
+from core.material import KIND_TITLES, MapSet, MaterialPreview, inpaint_material
 
 _tokens = itertools.count(10**9)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (OUT, DATA, Timer, contact_sheet, hole_psnr, hole_ssim, patchmatch_fill, print_table,
+from bench.common import (OUT, Timer, contact_sheet, hole_psnr, hole_ssim, patchmatch_fill, print_table,
                           sharpness_ratio, show_hole, test_images)
 from core import runtime
 from core.engines.base import InpaintRequest, last_result

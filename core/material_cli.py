@@ -13,7 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import UserError
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

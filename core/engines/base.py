@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Union
+from typing import Callable, Generator, Iterator, Protocol, Union
 
 import numpy as np
 
@@ -112,6 +112,29 @@ def checked_inputs(request: InpaintRequest, engine: str, min_side: int) -> tuple
     if min(h, w) < min_side:
         raise UserError(f"image is {w}x{h}; the {engine} engine needs at least {min_side}x{min_side} pixels")
     return image, validate_mask(request.mask, (h, w))
+
+
+def sampling_events(steps: Iterator, request: InpaintRequest, to_region: Callable[[object], np.ndarray],
+                    box: Box) -> Generator[Event, None, object]:
+    """Progress and a Preview (of variant 0) for every step a sampler yields; stops within one step.
+
+    ``steps`` is a sampler's step generator (each step has ``i``, ``total`` and the ``denoised`` batch);
+    ``to_region`` turns one denoised sample into the region's pixels. Returns the last ``denoised`` batch
+    (``final = yield from sampling_events(...)``). The sampler is closed however this ends.
+    """
+    from core.errors import Cancelled
+
+    final = None
+    try:
+        for st in steps:
+            if request.cancelled():
+                raise Cancelled()
+            final = st.denoised
+            yield Progress("sample", st.i + 1, st.total, f"step {st.i + 1}/{st.total}")
+            yield Preview(to_region(st.denoised[0]), box, "sample", st.i + 1, st.total)
+    finally:
+        steps.close()
+    return final
 
 
 def last_result(events: Iterator[Event]) -> Result:

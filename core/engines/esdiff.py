@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from core import runtime
-from core.engines.base import checked_inputs, PRESETS, Capabilities, Event, InpaintRequest, Preview, Progress, Result
-from core.errors import Cancelled, UserError
+from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs,
+                               sampling_events)
+from core.errors import UserError
 from core.masks import context_margin, grow_box, hole_bbox
 
 MIN_SIDE = 16
@@ -155,18 +156,9 @@ class EsdiffEngine:
 
         kwargs = {"corrector": bool(opts.get("corrector", True))} if sampler_name == "pc" else {}
         yield Progress("sample", 0, n_steps, f"{sampler_name}, {n_steps} steps")
-        final = None
         with torch.inference_mode():
-            steps_iter = SAMPLERS[sampler_name](score, noise, ctx, levels, gen, **kwargs)
-            try:
-                for st in steps_iter:
-                    if request.cancelled():
-                        raise Cancelled()
-                    final = st.denoised
-                    yield Progress("sample", st.i + 1, st.total, f"step {st.i + 1}/{st.total}")
-                    yield Preview(to_region(st.denoised[0]), box, "sample", st.i + 1, st.total)
-            finally:
-                steps_iter.close()
+            final = yield from sampling_events(SAMPLERS[sampler_name](score, noise, ctx, levels, gen, **kwargs),
+                                               request, to_region, box)
         for v in range(variants):
             out = image.copy()
             out[box.slices()] = to_region(final[v])

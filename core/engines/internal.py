@@ -29,7 +29,7 @@ from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_fo
 from core.diffusion.unet import TinyUNet
 from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result,
-                               checked_inputs)
+                               checked_inputs, sampling_events)
 from core.engines.internal_prior import load_prior
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
@@ -239,19 +239,10 @@ class InternalEngine:
         known_b = s_img.expand(variants, -1, -1, -1)
         mask_b = s_mask.expand(variants, -1, -1, -1)
         yield Progress("sample", 0, len(timesteps), f"{sampler_name}, {len(timesteps)} steps")
-        final = None
         with torch.inference_mode():
-            steps_iter = sampler(make_denoiser(variants), noise, known_b, mask_b, self.schedule, timesteps, gen,
-                                 clip=clip, init=init)
-            try:
-                for st in steps_iter:
-                    if request.cancelled():
-                        raise Cancelled()
-                    final = st.denoised
-                    yield Progress("sample", st.i + 1, st.total, f"step {st.i + 1}/{st.total}")
-                    yield Preview(to_image(st.denoised[0]), s_box, "sample", st.i + 1, st.total)
-            finally:
-                steps_iter.close()
+            steps = sampler(make_denoiser(variants), noise, known_b, mask_b, self.schedule, timesteps, gen,
+                            clip=clip, init=init)
+            final = yield from sampling_events(steps, request, to_image, s_box)
         for v in range(variants):
             out = image.copy()
             out[s_box.slices()] = to_image(final[v])

@@ -201,6 +201,12 @@ def _randn(x: torch.Tensor, gen) -> torch.Tensor:
     return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
 
+def _denoised(score: ScoreFn, ctx: Context, x: torch.Tensor, sigma: float, steps_left: int):
+    """Tweedie's x0 estimate at ``sigma``, consolidated by ``Context.consolidate`` (i-MPT, the Hankel step
+    when ``steps_left`` calls for it, data consistency): (rgb, its 12-channel re-encoding)."""
+    return ctx.consolidate(x + sigma ** 2 * score(x, sigma), steps_left)
+
+
 def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], generator: torch.Generator | None,
        snr: float = SNR, corrector: bool = True) -> Iterator[Step]:
     """Predictor-corrector sampling; ``levels`` from ``sigmas(n)`` (n steps). Yields one Step per step."""
@@ -209,8 +215,7 @@ def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], g
     for i in range(n):
         s_t, s_n = levels[i], levels[i + 1]
         # predictor (reverse diffusion, Eq. 14) on the consolidated score
-        x0 = x + s_t ** 2 * score(x, s_t)
-        rgb, x0c = ctx.consolidate(x0, n - 1 - i)
+        rgb, x0c = _denoised(score, ctx, x, s_t, n - 1 - i)
         if s_n <= 0:
             x = x0c
             yield Step(i, n, 0.0, x, rgb)
@@ -220,8 +225,7 @@ def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], g
         x = x + var * sc + math.sqrt(var) * _randn(x, generator)
         x = _state_dc(x, ctx, s_n, generator)
         if corrector:  # annealed Langevin at sigma s_n (Eq. 15), step from the signal-to-noise ratio
-            x0 = x + s_n ** 2 * score(x, s_n)
-            rgb, x0c = ctx.consolidate(x0, 1)  # LR once per step (after the predictor)
+            rgb, x0c = _denoised(score, ctx, x, s_n, 1)  # LR once per step (after the predictor)
             sc = (x0c - x) / s_n ** 2
             z = _randn(x, generator)
             g = sc.flatten(1).norm(dim=1).mean()
@@ -240,8 +244,7 @@ def ddrm(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float],
     c1 = math.sqrt(1.0 - eta ** 2)
     for i in range(n):
         s_t, s_n = levels[i], levels[i + 1]
-        x0 = x + s_t ** 2 * score(x, s_t)
-        rgb, x0c = ctx.consolidate(x0, n - 1 - i)
+        rgb, x0c = _denoised(score, ctx, x, s_t, n - 1 - i)
         if s_n <= 0:
             x = x0c
         else:
