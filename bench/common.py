@@ -160,3 +160,20 @@ def print_table(headers: list[str], rows: list[list], title: str = "") -> str:
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            out[key] = value
+    return out

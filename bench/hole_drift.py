@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from bench.common import hole_psnr, test_images
+from bench.common import hole_psnr, parse_options, test_images
 from bench.quality import make_masks
 
 
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sampler", default=None)
     ap.add_argument("--textures-before", type=int, default=4,
                     help="texture cases before Kodak in bench.quality's run (its mask seeds count them)")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an internal-engine request option (repeatable)")
     args = ap.parse_args(argv)
 
     from core import runtime
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     mask = make_masks([args.mask], 256, 256, case)[args.mask]
     engine = InternalEngine(default_registry().capabilities("internal"), cache=ModelCache(None))
     req = InpaintRequest(truth.copy(), mask, seed=0, preset=args.preset, sampler=args.sampler,
-                         options={"cache": False, "preview_every": 0})
+                         options={"cache": False, "preview_every": 0, **parse_options(args.option)})
     known = truth[~mask]
     lo, hi = known.min(axis=0), known.max(axis=0)
     t_hole = truth[mask]

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bench.common import DATA, OUT, Timer, contact_sheet, hole_psnr, print_table, show_hole
+from bench.common import DATA, OUT, Timer, contact_sheet, hole_psnr, parse_options, print_table, show_hole
 from core import runtime
 from core.io import ImageData
 from core.masks import stroke_mask_for_bench
@@ -66,23 +66,6 @@ def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
     top = np.iinfo(m.image.dtype).max if m.image.dtype != np.float32 else None
     px = m.image.pixels[mask][:, :3].astype(np.float64)
     return nm.length_error(px / top * 2 - 1 if top else px * 2 - 1)
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``."""
-    out: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
-        if value.lower() in ("true", "false"):
-            out[key] = value.lower() == "true"
-            continue
-        try:
-            out[key] = float(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 def save_outputs(records: list[dict], sheet_rows: list, methods: list[str], json_path: str):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from bench.common import (OUT, Timer, contact_sheet, hole_psnr, hole_ssim, patchmatch_fill, print_table,
+from bench.common import (OUT, Timer, contact_sheet, hole_psnr, hole_ssim, parse_options, patchmatch_fill, print_table,
                           sharpness_ratio, show_hole, test_images)
 from core import runtime
 from core.engines.base import InpaintRequest, last_result
@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--json", default=str(OUT / "quality.json"))
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an internal-engine request option, e.g. param=x0 (repeatable)")
     args = ap.parse_args(argv)
+    options = {"cache": False, "preview_every": 0, **parse_options(args.option)}
     runtime.tune_allocator()
     runtime.set_threads()
 
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         res = patchmatch_fill(truth, mask)
                     else:
                         req = InpaintRequest(truth.copy(), mask, seed=args.seed, preset=method.split("-", 1)[1],
-                                             sampler=args.sampler, options={"cache": False, "preview_every": 0})
+                                             sampler=args.sampler, options=dict(options))
                         res = last_result(engine.run(req)).image
                 if res is None:  # a peer that is not installed
                     continue

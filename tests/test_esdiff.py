@@ -247,3 +247,24 @@ def test_cli_missing_weights_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error:")
     assert not out.exists()
+
+
+def test_engine_starts_low_on_scattered_holes(tmp_path):
+    """Isolated missing pixels: DDRM starts at a low noise level from Navier-Stokes; a real hole (a box)
+    keeps the high start from Telea. Both are reported in the result's info."""
+    from core.engines.esdiff import DDRM_START, DDRM_START_SCATTERED
+
+    w = _tiny_weights(tmp_path)
+    img, box = _case()
+    scattered = np.random.default_rng(0).random(box.shape) < 0.5
+    infos = {}
+    for name, mask in (("scattered", scattered), ("box", box)):
+        req = InpaintRequest(img, mask, seed=0, sampler="ddrm", steps=2, options={"weights": str(w)})
+        infos[name] = [e for e in _engine().run(req) if isinstance(e, Result)][0].info
+    assert infos["scattered"]["start_sigma"] == DDRM_START_SCATTERED and infos["scattered"]["init"] == "ns"
+    assert infos["box"]["start_sigma"] == DDRM_START and infos["box"]["init"] == "telea"
+    # an explicit option wins over the default
+    req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2,
+                         options={"weights": str(w), "sigma_max": 0.5, "init": "telea"})
+    info = [e for e in _engine().run(req) if isinstance(e, Result)][0].info
+    assert info["start_sigma"] == 0.5 and info["init"] == "telea"

@@ -203,3 +203,15 @@ def test_hole_thickness():
     m = np.zeros((64, 64), bool)
     m[20:30, :] = True  # a band 10 px thick
     assert 8 <= masks.hole_thickness(m) <= 12
+
+
+def test_mean_hole_distance_tells_scattered_pixels_from_holes():
+    from core.masks import mean_hole_distance
+
+    rng = np.random.default_rng(0)
+    scattered = rng.random((64, 64)) < 0.5
+    box = np.zeros((64, 64), bool)
+    box[16:48, 16:48] = True
+    assert mean_hole_distance(scattered) < 2.0
+    assert mean_hole_distance(box) > 5.0  # a 32 px box: about 8 px on average
+    assert mean_hole_distance(np.zeros((8, 8), bool)) == 0.0

@@ -11,8 +11,9 @@ model and alpha with OpenCV Telea; other channel counts are refused (use `intern
 
 Request options: ``weights`` (path of a user-trained weights file; None = the shipped one), ``mpt``
 (bool, default True: use the perturbed views), ``lr`` (bool, default True: Hankel low-rank step),
-``sigma_max`` (first noise level; default 1.0 for ddrm from a Telea guess, 378 for pc as in the paper),
-``init`` ('telea' | None: the hole's first guess), ``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step, default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
+``sigma_max`` (first noise level; default for ddrm 1.0 from a Telea guess, or 0.1 from a Navier-Stokes guess
+for scattered holes, see ``DDRM_START_SCATTERED``; 378 for pc as in the paper), ``init`` ('telea' | 'ns' |
+None: the hole's first guess), ``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step, default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
 """
 from __future__ import annotations
 
@@ -29,13 +30,21 @@ from core import runtime
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs,
                                sampling_events)
 from core.errors import UserError
-from core.masks import context_margin, grow_box, hole_bbox
+from core.masks import context_margin, grow_box, hole_bbox, mean_hole_distance
 
 MIN_SIDE = 16
 # Where DDRM starts (sigma, images in [0, 1]) from a Telea first guess. Tuned on two of the training images
 # (kodim01, kodim05; strokes, box, 50% random pixels; the 71-min shipped prior, 20 steps): starting at
 # 1.0 beat the paper's 378 from mid-gray by 0.5-1.4 dB hole PSNR in every case (5, 20: in between).
 DDRM_START = 1.0
+# Scattered holes (isolated missing pixels, as in the paper's Table II protocol): the first guess of an
+# interpolator is already close, and starting at 1.0 only lets the prior's errors in. When the hole pixels
+# lie on average within SCATTERED_DIST px of a known pixel, DDRM starts at DDRM_START_SCATTERED from a
+# Navier-Stokes guess instead. Measured on training images kodim01/kodim03, 50% and 80% random pixels:
+# +0.5 to +2.0 dB whole-image PSNR over starting at 1.0 (0.05 and 0.1 within 0.5 dB of each other). On
+# stroke holes a low start also raised PSNR but cut sharpness (kodim03 1.68 -> 1.27), so holes keep 1.0.
+DDRM_START_SCATTERED = 0.1
+SCATTERED_DIST = 2.0
 SAMPLER_NAMES = ("pc", "ddrm")
 
 
@@ -139,11 +148,15 @@ class EsdiffEngine:
                            lr_every=int(opts.get("lr_every") or max(1, n_steps // 10)))
         noise = torch.randn((variants, 12) + known.shape[2:], generator=gen, device=device)
         score = make_score_fn(model, autocast=runtime.autocast_dtype(device, opts.get("bf16")))
-        # DDRM starts SDEdit-style at DDRM_START from a Telea guess; pc follows the paper (SIGMA_MAX, no guess).
-        start = float(opts.get("sigma_max", SIGMA_MAX if sampler_name == "pc" else DDRM_START))
+        # DDRM starts SDEdit-style at DDRM_START from a Telea guess (lower from NS for scattered holes);
+        # pc follows the paper (SIGMA_MAX, no guess).
+        scattered = mean_hole_distance(hole) <= SCATTERED_DIST
+        default_start = SIGMA_MAX if sampler_name == "pc" else (DDRM_START_SCATTERED if scattered else DDRM_START)
+        start = float(opts.get("sigma_max", default_start))
         levels = sigmas(n_steps, sigma_max=start)
-        if opts.get("init", "telea" if start < SIGMA_MAX else None) == "telea":
-            ctx.init = t(cv_inpaint(rgb, hole, "telea").astype(np.float32)).expand(variants, -1, -1, -1)
+        init = opts.get("init", ("ns" if scattered else "telea") if start < SIGMA_MAX else None)
+        if init in ("telea", "ns"):
+            ctx.init = t(cv_inpaint(rgb, hole, init).astype(np.float32)).expand(variants, -1, -1, -1)
         alpha = cv_inpaint(roi[:, :, 3:4], hole, "telea") if c == 4 else None
 
         def to_region(x: torch.Tensor) -> np.ndarray:
@@ -165,7 +178,8 @@ class EsdiffEngine:
             out = np.where(mask[:, :, None], out, image)
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": n_steps,
                                   "region": (box.y0, box.x0, box.y1, box.x1), "device": str(device),
-                                  "weights": str(opts.get("weights") or "shipped")})
+                                  "weights": str(opts.get("weights") or "shipped"),
+                                  "start_sigma": start, "init": init or "none"})
 
 
 def register(registry) -> None:
