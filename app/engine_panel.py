@@ -46,7 +46,9 @@ class EnginePanel(QWidget):
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.advanced = QCollapsible("Advanced")
+        # A right-pointing triangle while closed, pointing down when open: the usual disclosure convention
+        # (superqt defaults to an up-pointing one while closed).
+        self.advanced = QCollapsible("Advanced", expandedIcon="▾", collapsedIcon="▸")
         self.advanced_form = QFormLayout()
         adv = QWidget()
         adv.setLayout(self.advanced_form)
