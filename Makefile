@@ -32,12 +32,12 @@ bench-speed: $(STAMP)
 
 bench: bench-quality bench-speed
 
-# The shipped few-shot weights' recipe, as recorded in resources/weights/MANIFEST.md (71 and 55 min on the
+# The shipped few-shot weights' recipe, as recorded in resources/weights/MANIFEST.md (120 and 55 min on the
 # 2-core dev CPU, one thread each, side by side; a GPU is used when there is one).
 weights: $(STAMP)
 	$(BIN)/python resources/weights/trainset.py build/trainset
 	OMP_NUM_THREADS=1 $(BIN)/python main.py train-fewshot --engine esdiff --data build/trainset \
-		--out resources/weights/esdiff.safetensors --minutes 71 --seed 0 & \
+		--out resources/weights/esdiff.safetensors --minutes 120 --seed 0 & \
 	OMP_NUM_THREADS=1 $(BIN)/python main.py train-fewshot --engine grig --data build/trainset \
 		--out resources/weights/grig.safetensors --minutes 55 --seed 0 & \
 	wait
