@@ -162,6 +162,12 @@ def print_table(headers: list[str], rows: list[list], title: str = "") -> str:
     return text
 
 
+def add_option_argument(ap, example: str = "init=telea") -> None:
+    """The benchmarks' repeatable ``--option KEY=VALUE`` (an internal-engine request option); see parse_options."""
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help=f"an internal-engine request option, e.g. {example} (repeatable)")
+
+
 def parse_options(pairs: list[str]) -> dict:
     """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``."""
     out: dict = {}

@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from bench.common import hole_psnr, parse_options, test_images
+from bench.common import add_option_argument, hole_psnr, parse_options, test_images
 from bench.quality import make_masks
 
 
@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sampler", default=None)
     ap.add_argument("--textures-before", type=int, default=4,
                     help="texture cases before Kodak in bench.quality's run (its mask seeds count them)")
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="an internal-engine request option (repeatable)")
+    add_option_argument(ap)
     args = ap.parse_args(argv)
 
     from core import runtime

@@ -19,7 +19,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from bench.common import DATA, OUT, Timer, contact_sheet, hole_psnr, parse_options, print_table, show_hole
+from bench.common import (DATA, OUT, Timer, add_option_argument, contact_sheet, hole_psnr, parse_options, print_table,
+                          show_hole)
 from core import runtime
 from core.io import ImageData
 from core.masks import stroke_mask_for_bench
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="an internal-engine request option, e.g. init=telea or strength=0.5 (repeatable)")
+    add_option_argument(ap, "init=telea or strength=0.5")
     ap.add_argument("--json", default=str(OUT / "material.json"))
     args = ap.parse_args(argv)
     options = {"cache": False, "preview_every": 0, **parse_options(args.option)}

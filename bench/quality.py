@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from bench.common import (OUT, Timer, contact_sheet, hole_psnr, hole_ssim, parse_options, patchmatch_fill, print_table,
-                          sharpness_ratio, show_hole, test_images)
+from bench.common import (OUT, Timer, add_option_argument, contact_sheet, hole_psnr, hole_ssim, parse_options,
+                          patchmatch_fill, print_table, sharpness_ratio, show_hole, test_images)
 from core import runtime
 from core.engines.base import InpaintRequest, last_result
 from core.engines.classical import cv_inpaint
@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--json", default=str(OUT / "quality.json"))
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="an internal-engine request option, e.g. param=x0 (repeatable)")
+    add_option_argument(ap)
     args = ap.parse_args(argv)
     options = {"cache": False, "preview_every": 0, **parse_options(args.option)}
     runtime.tune_allocator()

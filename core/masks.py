@@ -90,10 +90,14 @@ def context_margin(box: Box) -> int:
     return int(max(48, 0.5 * max(box.height, box.width)))
 
 
+def _distance_to_known(mask: np.ndarray) -> np.ndarray:
+    """Per pixel, the distance (px) to the nearest known pixel; 0 on known pixels."""
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+
+
 def hole_thickness(mask: np.ndarray) -> float:
     """Typical width of the hole in pixels (twice the largest distance to a known pixel)."""
-    dist = cv2.distanceTransform((mask.astype(np.uint8)), cv2.DIST_L2, 3)
-    return float(2.0 * dist.max())
+    return float(2.0 * _distance_to_known(mask).max())
 
 
 def mean_hole_distance(mask: np.ndarray) -> float:
@@ -101,8 +105,7 @@ def mean_hole_distance(mask: np.ndarray) -> float:
     about a quarter of the width for strokes. 0 for an empty mask."""
     if not mask.any():
         return 0.0
-    dist = cv2.distanceTransform((mask.astype(np.uint8)), cv2.DIST_L2, 3)
-    return float(dist[mask.astype(bool)].mean())
+    return float(_distance_to_known(mask)[mask.astype(bool)].mean())
 
 
 def random_strokes(h: int, w: int, rng: np.random.Generator, *, n_strokes: tuple[int, int] = (1, 3),

@@ -13,7 +13,8 @@ Request options: ``weights`` (path of a user-trained weights file; None = the sh
 (bool, default True: use the perturbed views), ``lr`` (bool, default True: Hankel low-rank step),
 ``sigma_max`` (first noise level; default for ddrm 1.0 from a Telea guess, or 0.1 from a Navier-Stokes guess
 for scattered holes, see ``DDRM_START_SCATTERED``; 378 for pc as in the paper), ``init`` ('telea' | 'ns' |
-None: the hole's first guess), ``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step, default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
+None: the hole's first guess), ``rank`` (Hankel rank, default 115), ``lr_every`` (LR step every k-th step,
+default steps // 10), ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from core import runtime
-from core.engines.base import checked_inputs, Capabilities, Event, InpaintRequest, Preview, Progress, Result
+from core.engines.base import Capabilities, Event, InpaintRequest, Preview, Progress, Result, checked_inputs
 from core.engines.classical import cv_inpaint
 from core.errors import Cancelled, UserError
 from core.fewshot.common import load_weights, run_tiled, shipped_weights
