@@ -108,6 +108,15 @@ def mean_hole_distance(mask: np.ndarray) -> float:
     return float(_distance_to_known(mask)[mask.astype(bool)].mean())
 
 
+SCATTERED_DIST = 2.0
+
+
+def is_scattered(mask: np.ndarray, max_dist: float = SCATTERED_DIST) -> bool:
+    """True when the hole is made of isolated missing pixels (dust, random pixel loss) rather than strokes
+    or regions: its pixels lie on average within ``max_dist`` px of a known pixel."""
+    return bool(mask.any()) and mean_hole_distance(mask) <= max_dist
+
+
 def random_strokes(h: int, w: int, rng: np.random.Generator, *, n_strokes: tuple[int, int] = (1, 3),
                    vertices: tuple[int, int] = (4, 11), width: tuple[float, float] = (12, 40),
                    reach: float | None = None) -> np.ndarray:

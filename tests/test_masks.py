@@ -215,3 +215,11 @@ def test_mean_hole_distance_tells_scattered_pixels_from_holes():
     assert mean_hole_distance(scattered) < 2.0
     assert mean_hole_distance(box) > 5.0  # a 32 px box: about 8 px on average
     assert mean_hole_distance(np.zeros((8, 8), bool)) == 0.0
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.8])
+def test_is_scattered_for_random_pixel_loss_but_not_strokes_or_an_empty_mask(rate):
+    rng = np.random.default_rng(1)
+    assert masks.is_scattered(rng.random((96, 96)) < rate)
+    assert not masks.is_scattered(masks.stroke_mask_for_bench(96, 96, seed=3))
+    assert not masks.is_scattered(np.zeros((16, 16), bool))

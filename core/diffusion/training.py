@@ -37,6 +37,10 @@ class TrainConfig:
     lr_final: float = 1e-4
     stroke_width: tuple[float, float] = (6.0, 20.0)
     box_fraction: float = 0.25  # share of synthetic masks that are rectangles instead of strokes
+    # > 0: synthetic masks drop single pixels at about this rate instead of drawing strokes (for real holes
+    # made of scattered missing pixels, which strokes never teach the model to fill)
+    pixel_rate: float = 0.0
+    t_min: int = 0  # timesteps are drawn from [t_min, T): a one-step regressor only needs the top ones
     hflip: bool = True
     bf16: bool | None = None  # None = decide by hardware (core.runtime.autocast_dtype)
     channels_last: bool = False
@@ -58,6 +62,9 @@ def crop_size_for(hole_thickness: float, region_h: int, region_w: int, base: int
 
 def synthetic_masks(rng: np.random.Generator, n: int, size: int, cfg: TrainConfig) -> np.ndarray:
     out = np.empty((n, size, size), bool)
+    if cfg.pixel_rate > 0:
+        rates = np.clip(cfg.pixel_rate * rng.uniform(0.5, 1.5, n), 0.01, 0.95)
+        return rng.random((n, size, size)) < rates[:, None, None]
     for i in range(n):
         if rng.random() < cfg.box_fraction:
             side = (0.5 * cfg.stroke_width[0], 1.6 * cfg.stroke_width[1])
@@ -109,7 +116,7 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
             real = torch.where(flip[:, None, None, None], real.flip(-1), real)
         union = torch.maximum(synth, real)
         weight = synth * (1.0 - real)  # hidden by the synthetic mask, but known: the only supervised pixels
-        t = torch.from_numpy(rng.integers(0, schedule.num_steps, cfg.batch)).to(device)
+        t = torch.from_numpy(rng.integers(cfg.t_min, schedule.num_steps, cfg.batch)).to(device)
         a = abar[t][:, None, None, None]
         eps = torch.randn(x0.shape, generator=gen, device=device)
         x_t = a.sqrt() * x0 + (1.0 - a).sqrt() * eps
