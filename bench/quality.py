@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="fast,balanced")
     ap.add_argument("--sampler", default=None)
+    ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the preset's)")
     ap.add_argument("--textures", type=int, default=4, help="how many texture images (0 = none, -1 = all)")
     ap.add_argument("--kodak", type=int, default=2, help="how many Kodak images (0 = none, -1 = all)")
     ap.add_argument("--masks", default="strokes,box")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         res = patchmatch_fill(truth, mask)
                     else:
                         req = InpaintRequest(truth.copy(), mask, seed=args.seed, preset=method.split("-", 1)[1],
-                                             sampler=args.sampler, options=dict(options))
+                                             sampler=args.sampler, steps=args.steps, options=dict(options))
                         res = last_result(engine.run(req)).image
                 if res is None:  # a peer that is not installed
                     continue
