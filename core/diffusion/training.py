@@ -61,10 +61,10 @@ def crop_size_for(hole_thickness: float, region_h: int, region_w: int, base: int
 
 
 def synthetic_masks(rng: np.random.Generator, n: int, size: int, cfg: TrainConfig) -> np.ndarray:
-    out = np.empty((n, size, size), bool)
     if cfg.pixel_rate > 0:
         rates = np.clip(cfg.pixel_rate * rng.uniform(0.5, 1.5, n), 0.01, 0.95)
         return rng.random((n, size, size)) < rates[:, None, None]
+    out = np.empty((n, size, size), bool)
     for i in range(n):
         if rng.random() < cfg.box_fraction:
             side = (0.5 * cfg.stroke_width[0], 1.6 * cfg.stroke_width[1])

@@ -164,9 +164,8 @@ class InternalEngine:
                 model.load_state_dict(prior)
                 prior_used = True
         thick = hole_thickness(mask[s_box.slices()])
-        fit = min(t_box.height, t_box.width) // 8 * 8
-        crop = int(opts.get("crop") or (min(SCATTERED_CROP, fit) if scattered else
-                                        crop_size_for(thick, t_box.height, t_box.width)))
+        crop_range = dict(base=SCATTERED_CROP, largest=SCATTERED_CROP) if scattered else {}
+        crop = int(opts.get("crop") or crop_size_for(thick, t_box.height, t_box.width, **crop_range))
         batch = int(opts.get("batch") or (8 if scattered else max(2, PIXELS_PER_STEP // (crop * crop))))
         steps = (request.train_steps if request.train_steps is not None else
                  (preset.warm_steps if cached is not None else preset.train_steps) *
