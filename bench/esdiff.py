@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         d = args.ddrm_steps
         variants = [(f"ddrm {d} (MPT + LR)", "ddrm", d, {}), (f"ddrm {d}, MPT views off", "ddrm", d, {"mpt": False}),
                     (f"ddrm {d}, LR off", "ddrm", d, {"lr": False}), (f"ddrm {d}, LR every step", "ddrm", d, {"lr_every": 1}),
+                    (f"ddrm {d}, HKGM's LR (rank 115)", "ddrm", d,
+                     {"rank": 115, "rank_start": 115, "lr_iters": 1, "lr_every": max(1, d // 10)}),
                     ("ddrm 10", "ddrm", 10, {}), (f"pc {pc_steps}", "pc", pc_steps, {}),
                     (f"pc {pc_steps}, no corrector", "pc", pc_steps, {"corrector": False})]
         if not args.quick:

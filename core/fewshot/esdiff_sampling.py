@@ -16,9 +16,12 @@ x0 = x + sigma^2 s of the 12-channel tensor, and then, on that estimate rather t
 the inverse's 1 / (1 - M) never amplifies noise):
   1. i-MPT: the four RGB views, averaged with the paper's softmax weights (``view_weights``);
   2. LR: Hankel low-rank projection of each 64x64 tile: im2row with 8x8 windows (a 3249 x 192 matrix for a
-     64x64 RGB patch, as in the paper), truncated to its ``rank`` (115, HKGM's constant) leading singular
-     components, row2im by averaging. The paper solves a nuclear-norm problem by ADMM with an LMaFit start;
-     one truncated-SVD projection per step is what HKGM's code does and is much cheaper;
+     64x64 RGB patch, as in the paper), truncated to its leading singular components, row2im by averaging,
+     then DC; ``lr_iters`` rounds of that alternating projection per step. The paper solves a rank problem
+     by ADMM with an LMaFit start, its rank unstated; HKGM's code keeps 115 components. The rank may rise
+     along the run (``rank_start`` at the first step to ``rank`` at the last): coarse structure first.
+     The engine uses HKGM's fixed 115 on holes and 5 -> 40 with two rounds on scattered pixels (measured in
+     ``core.engines.esdiff``, SCATTERED_LR);
   3. DC: known pixels replaced by the observation (Eq. 22 with hard constraints), the hole clamped to [0, 1];
   4. iterative MPT: the consolidated RGB is re-encoded with the saved virtual mask.
 The sampler then continues from the score that points at the consolidated estimate,
@@ -26,8 +29,8 @@ s' = (MPT(rgb_c) - x) / sigma^2, and hard DC is applied to the state as well (kn
 noise of the current sigma, so the state stays on the prior's noise level; exact at the end).
 
 Cost decision: one LR projection of a 256x256 region (25 tiles) costs about one network evaluation on this
-CPU, so the engine applies it at every ``lr_every``-th step (about 10 projections per run, always including
-the last step); ``lr_every=1`` is the paper's schedule.
+CPU, so on holes the engine applies it at every ``lr_every``-th step (about 10 projections per run, always
+including the last step); ``lr_every=1`` is the paper's schedule, and the scattered-pixel default.
 
 The network runs on overlapping 64x64 tiles (stride 48; a 256x256 region gives the paper's 25 patches)
 batched together and blended with linear ramps, so any region size works at the trained scale.
@@ -148,8 +151,10 @@ class Context:
     vmask: torch.Tensor  # (B, 1, H, W) the saved virtual mask
     weights: torch.Tensor  # (B, 4) i-MPT view weights
     lr: bool = True
-    rank: int = HANKEL_RANK
+    rank: int = HANKEL_RANK  # the Hankel rank at the last step
     lr_every: int = 1  # apply the LR step at every lr_every-th step (it costs about one network evaluation)
+    rank_start: int | None = None  # the rank at the first step (rising linearly to ``rank``); None = fixed
+    lr_iters: int = 1  # alternating (projection, DC) rounds per LR step
     tile: int = TILE
     overlap: int = OVERLAP
     init: torch.Tensor | None = None  # first guess of the hole (B, 3, H, W); None = mid-gray
@@ -158,17 +163,28 @@ class Context:
     def known12(self) -> torch.Tensor:
         return mpt(self.known, self.vmask)
 
-    def consolidate(self, x0_12: torch.Tensor, i: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """12-channel estimate -> (consolidated RGB, its re-encoding); i = steps left (LR when i % lr_every == 0)."""
+    def rank_at(self, step: int, total: int) -> int:
+        if self.rank_start is None or total <= 1:
+            return self.rank
+        return int(round(self.rank_start + (self.rank - self.rank_start) * step / (total - 1)))
+
+    def consolidate(self, x0_12: torch.Tensor, step: int = 0, total: int = 1,
+                    lr: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """12-channel estimate at sampling step ``step`` of ``total`` -> (consolidated RGB, its re-encoding).
+        The LR step runs when ``lr`` and every ``lr_every``-th step counted back from the last one."""
         rgb = impt(x0_12, self.vmask, self.weights)
-        if self.lr and i % max(1, self.lr_every) == 0:
-            rgb = tiled_map(lambda t: hankel_project(t, self.rank), rgb, self.tile, self.overlap)
+        if self.lr and lr and (total - 1 - step) % max(1, self.lr_every) == 0:
+            rank = self.rank_at(step, total)
+            for _ in range(max(1, self.lr_iters)):  # a few rounds of alternating projection onto both sets
+                rgb = tiled_map(lambda t: hankel_project(t, rank), rgb, self.tile, self.overlap)
+                rgb = data_consistency(rgb, self.known, self.hole)
         rgb = data_consistency(rgb.clamp(0.0, 1.0), self.known, self.hole)
         return rgb, mpt(rgb, self.vmask)
 
 
 def make_context(known: torch.Tensor, hole: torch.Tensor, generator: torch.Generator, use_mpt: bool = True,
-                 lr: bool = True, rank: int = HANKEL_RANK, lr_every: int = 1) -> Context:
+                 lr: bool = True, rank: int = HANKEL_RANK, lr_every: int = 1, rank_start: int | None = None,
+                 lr_iters: int = 1) -> Context:
     """The sampling context; ``use_mpt=False`` ignores the perturbed views (weights one-hot on the plain
     view), the ablation of the inverse/iterative MPT."""
     from core.fewshot.esdiff_model import virtual_mask
@@ -179,7 +195,7 @@ def make_context(known: torch.Tensor, hole: torch.Tensor, generator: torch.Gener
         w = view_weights(known, 1.0 - hole)
     else:
         w = torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=known.device).expand(b, -1)
-    return Context(known, hole, vm, w, lr, rank, lr_every)
+    return Context(known, hole, vm, w, lr, rank, lr_every, rank_start, lr_iters)
 
 
 def _start(ctx: Context, noise: torch.Tensor, sigma0: float) -> torch.Tensor:
@@ -201,10 +217,10 @@ def _randn(x: torch.Tensor, gen) -> torch.Tensor:
     return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
 
-def _denoised(score: ScoreFn, ctx: Context, x: torch.Tensor, sigma: float, steps_left: int):
+def _denoised(score: ScoreFn, ctx: Context, x: torch.Tensor, sigma: float, step: int, total: int, lr: bool = True):
     """Tweedie's x0 estimate at ``sigma``, consolidated by ``Context.consolidate`` (i-MPT, the Hankel step
-    when ``steps_left`` calls for it, data consistency): (rgb, its 12-channel re-encoding)."""
-    return ctx.consolidate(x + sigma ** 2 * score(x, sigma), steps_left)
+    when step and ``lr`` call for it, data consistency): (rgb, its 12-channel re-encoding)."""
+    return ctx.consolidate(x + sigma ** 2 * score(x, sigma), step, total, lr)
 
 
 def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], generator: torch.Generator | None,
@@ -215,7 +231,7 @@ def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], g
     for i in range(n):
         s_t, s_n = levels[i], levels[i + 1]
         # predictor (reverse diffusion, Eq. 14) on the consolidated score
-        rgb, x0c = _denoised(score, ctx, x, s_t, n - 1 - i)
+        rgb, x0c = _denoised(score, ctx, x, s_t, i, n)
         if s_n <= 0:
             x = x0c
             yield Step(i, n, 0.0, x, rgb)
@@ -225,7 +241,7 @@ def pc(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float], g
         x = x + var * sc + math.sqrt(var) * _randn(x, generator)
         x = _state_dc(x, ctx, s_n, generator)
         if corrector:  # annealed Langevin at sigma s_n (Eq. 15), step from the signal-to-noise ratio
-            rgb, x0c = _denoised(score, ctx, x, s_n, 1)  # LR once per step (after the predictor)
+            rgb, x0c = _denoised(score, ctx, x, s_n, i, n, lr=ctx.lr_every == 1)  # LR after the predictor
             sc = (x0c - x) / s_n ** 2
             z = _randn(x, generator)
             g = sc.flatten(1).norm(dim=1).mean()
@@ -244,7 +260,7 @@ def ddrm(score: ScoreFn, noise: torch.Tensor, ctx: Context, levels: list[float],
     c1 = math.sqrt(1.0 - eta ** 2)
     for i in range(n):
         s_t, s_n = levels[i], levels[i + 1]
-        rgb, x0c = _denoised(score, ctx, x, s_t, n - 1 - i)
+        rgb, x0c = _denoised(score, ctx, x, s_t, i, n)
         if s_n <= 0:
             x = x0c
         else:
