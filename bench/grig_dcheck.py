@@ -11,7 +11,7 @@ and perceptual terms make them.
 
 Label rules: ``paper`` (Eq. 4: forged iff the unit's receptive field holds any hole pixel) and ``fraction``
 (forged iff at least 20% of it is hole; units in between are left out of the fake term) -- the second is
-an experiment, not what the trainer does. As a control, ``blur`` trains D on real crops against the same
+what the trainer does since the fourth session of 2026-11-24 (option ``patch_min_share``). As a control, ``blur`` trains D on real crops against the same
 crops blurred with a 9x9 box: it shows that D and its optimiser can learn a texture difference quickly.
 
 Needs the training images the checkpoint was trained on (``resources/weights/trainset.py DIR`` links them).
@@ -29,19 +29,11 @@ import torch.nn.functional as F
 
 from core import runtime
 from core.fewshot.common import read_tensors
-from core.fewshot.grig_disc import PATCH_KERNEL, PATCH_PAD, PATCH_STRIDES, PatchDiscriminator, forged_labels
+from core.fewshot.grig_disc import PatchDiscriminator, forged_labels, hole_share
 from core.fewshot.grig_train import GRIGTrainer
 from core.io import load_image, to_float
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def hole_fraction(mask: torch.Tensor) -> torch.Tensor:
-    """Share of hole pixels in each D unit's receptive field (average pooling mirroring D's convolutions)."""
-    x = mask.float()
-    for s in PATCH_STRIDES:
-        x = F.avg_pool2d(x, PATCH_KERNEL, s, PATCH_PAD, count_include_pad=True)
-    return x
 
 
 def fill_sharpness(fake: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> float:
@@ -71,7 +63,7 @@ def run(trainer: GRIGTrainer, rule: str, steps: int, seed: int) -> None:
                     fake = (fake + trainer.G(fake, mask)) * mask + gt * (1 - mask)
         p_real, p_fake = D(gt), D(fake)
         lab = forged_labels(mask)
-        strong = (hole_fraction(mask) >= 0.2).float() if rule == "fraction" else lab
+        strong = (hole_share(mask) >= 0.2).float() if rule == "fraction" else lab
         loss = (F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * (1 - lab)).mean()
                 + (F.relu(1 + p_fake) * strong).mean())
         opt.zero_grad(set_to_none=True)

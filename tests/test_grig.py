@@ -17,7 +17,7 @@ from core.engines.base import InpaintRequest, Preview, Progress, Result
 from core.errors import Cancelled, UserError
 from core.fewshot.common import save_weights, shipped_weights
 from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,
-                                    perceptual_loss)
+                                    hole_share, patch_targets, perceptual_loss)
 from core.fewshot.grig_model import GenConfig, GRIGGenerator, iterate
 from core.fewshot.grig_train import GRIGTrainer, comod_mask, diff_augment
 
@@ -96,6 +96,23 @@ def test_forged_labels_follow_receptive_fields():
     # a full-hole mask forges everything; an empty one nothing
     assert forged_labels(torch.ones(1, 1, h, w)).min() == 1
     assert forged_labels(torch.zeros(1, 1, h, w)).max() == 0
+
+
+def test_patch_targets_paper_rule_and_min_share():
+    """min_share 0 is Eq. 4 (forged = touched, real = the rest); with 0.2 only units at least 20 % hole are
+    forged, units barely touched are in neither term, and real units stay exactly those touching no hole."""
+    h = w = 128
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 40:88, 40:88] = 1  # a 48-px box: every unit near it touches it, few are 20 % hole
+    touched = forged_labels(mask)
+    forged0, real0 = patch_targets(mask, 0.0)
+    assert torch.equal(forged0, touched) and torch.equal(real0, 1 - touched)
+    forged, real = patch_targets(mask, 0.2)
+    assert torch.equal(real, real0)
+    assert 0 < forged.sum() < touched.sum()
+    assert torch.all(forged <= touched)
+    share = hole_share(mask)
+    assert torch.all(share[forged > 0] >= 0.2) and torch.all(share[(touched > 0) & (forged == 0)] < 0.2)
 
 
 def test_fixed_features_are_fixed_and_perceptual_loss():

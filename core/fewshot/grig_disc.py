@@ -56,6 +56,30 @@ def forged_labels(mask: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def hole_share(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mask -> each D unit's share of hole pixels, by average pooling that mirrors D's convolutions
+    (so pixels near the centre of the receptive field weigh more, as they do in D's effective field)."""
+    x = mask.float()
+    for s in PATCH_STRIDES:
+        x = F.avg_pool2d(x, PATCH_KERNEL, s, PATCH_PAD, count_include_pad=True)
+    return x
+
+
+def patch_targets(mask: torch.Tensor, min_share: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(forged, real) unit maps for the forged-patch losses.
+
+    ``min_share`` = 0 is the paper's Eq. 4: forged iff the receptive field holds any hole pixel, real otherwise.
+    With ``min_share`` > 0 a unit is forged only when at least that share of it is hole; units that touch the
+    hole less are in neither term. Why: at our 128-px crops 76-98 % of the 70-px units touch a CoMod hole,
+    so under Eq. 4 "forged" mostly means "a real patch with a fill somewhere in it", and a D trained that way
+    never separated the fills from real crops (``bench.grig_dcheck``); at 20 % it does.
+    """
+    touched = forged_labels(mask)
+    if min_share <= 0:
+        return touched, 1.0 - touched
+    return (hole_share(mask) >= min_share).float() * touched, 1.0 - touched
+
+
 # ---- fixed random features -------------------------------------------------------------------------------------
 class FixedFeatures(nn.Module):
     """Frozen random conv pyramid: features at 1/2, 1/4, 1/8 (16, 32, 64 channels by default)."""

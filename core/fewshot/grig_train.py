@@ -8,6 +8,8 @@ G's loss: lambda_p * perceptual (the fixed-random-feature LPIPS stand-in, summed
 sums LPIPS) + lambda_adv * (-mean E) + lambda_patch * (-mean of D over forged units) + lambda_l1 * L1.
 The L1 term is not in the paper; it is on by default for few-shot stability on a CPU budget (set
 ``l1=0`` in the options to train as the paper). Adam 2e-4 (0.5, 0.999), EMA 0.999 of G for inference.
+The forged-patch D labels a unit forged only when at least ``patch_min_share`` (0.2) of its receptive field is
+hole (``grig_disc.patch_targets``; 0 = the paper's Eq. 4), because at our crop size Eq. 4's D learns nothing.
 """
 from __future__ import annotations
 
@@ -24,13 +26,13 @@ from core import runtime
 from core.errors import UserError
 from core.fewshot.common import (CropSampler, TrainRequest, Trainable, load_optimizer_tensors, optimizer_tensors,
                                  run_training)
-from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,
+from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, patch_targets,
                                     perceptual_loss)
 from core.fewshot.grig_model import GenConfig, GRIGGenerator
 
 ENGINE = "grig"
 DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
-                l1=1.0, use_projected=True, use_patch=True, steps=200_000)
+                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.2, steps=200_000)
 
 
 # ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
@@ -158,8 +160,8 @@ class GRIGTrainer:
         if o["use_patch"]:
             self.D.requires_grad_(False)
             fa, ma = diff_augment(fake, mask)
-            lab = forged_labels(ma)
-            patch = -(self.D(fa) * lab).sum() / lab.sum().clamp(min=1.0)
+            forged, _ = patch_targets(ma, float(o["patch_min_share"]))
+            patch = -(self.D(fa) * forged).sum() / forged.sum().clamp(min=1.0)
             loss_g = loss_g + o["patch"] * patch
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -180,9 +182,9 @@ class GRIGTrainer:
             self.D.requires_grad_(True)
             p_real = self.D(diff_augment(gt))
             fa, ma = diff_augment(fake_d, mask)
-            lab = forged_labels(ma)
+            forged, real = patch_targets(ma, float(o["patch_min_share"]))
             p_fake = self.D(fa)
-            loss_d = F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * (1 - lab) + F.relu(1 + p_fake) * lab).mean()
+            loss_d = F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * real + F.relu(1 + p_fake) * forged).mean()
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
@@ -240,7 +242,8 @@ class GRIGTrainer:
 
 
 def train_grig(request: TrainRequest) -> Iterator:
-    """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch, lr."""
+    """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch,
+    patch_min_share, lr."""
     device = runtime.resolve_device(request.device)
     model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
     steps = int(request.steps or model.o["steps"])
