@@ -131,6 +131,23 @@ def test_tiled_map_identity():
     torch.testing.assert_close(tiled_map(lambda t: t, x, 64, 16), x)
 
 
+def test_tiled_map_in_chunks_matches_one_batch():
+    """Big regions are processed a few tiles at a time (bounded memory); the result must not depend on it."""
+    x = torch.rand(2, 3, 150, 130)
+    calls = []
+
+    def fn(t: torch.Tensor) -> torch.Tensor:  # per-tile non-linear, so a wrong tile order would show
+        calls.append(t.shape[0])
+        return t ** 2 + t.mean(dim=(1, 2, 3), keepdim=True)
+
+    whole = tiled_map(fn, x, 64, 16, chunk=10_000)
+    n_tiles = calls[0]
+    calls.clear()
+    chunked = tiled_map(fn, x, 64, 16, chunk=4)
+    torch.testing.assert_close(chunked, whole)
+    assert max(calls) <= 4 and sum(calls) == n_tiles and len(calls) > 1
+
+
 # ---- samplers ----------------------------------------------------------------------------------------------------
 def _sampling_setup(seed: int):
     torch.manual_seed(0)

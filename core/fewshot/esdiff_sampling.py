@@ -103,22 +103,31 @@ def _tiles(h: int, w: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(y, x) for y in tile_starts(h, tile, overlap) for x in tile_starts(w, tile, overlap)]
 
 
+TILE_CHUNK = 64  # tiles per call of fn: a 256x256 region is 25 tiles; a 2048x2048 one ~1,800 (GBs at once)
+
+
 def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int = TILE,
-              overlap: int = OVERLAP) -> torch.Tensor:
-    """Apply ``fn`` (batch in, same shape out) over overlapping tiles batched together, blended linearly."""
+              overlap: int = OVERLAP, chunk: int = TILE_CHUNK) -> torch.Tensor:
+    """Apply ``fn`` (batch in, same shape out) over overlapping tiles, batched ``chunk`` tiles at a time
+    (so memory stays bounded on big regions), blended linearly."""
     b, c, h, w = x.shape
     if h <= tile and w <= tile:
         return fn(x)
     th, tw = min(h, tile), min(w, tile)
     starts = _tiles(h, w, tile, overlap)
-    batch = torch.cat([x[:, :, y:y + th, z:z + tw] for y, z in starts], dim=0)
-    res = fn(batch)
-    win = torch.from_numpy(blend_window(th, tw, overlap)).to(x.device, res.dtype)
-    out = torch.zeros((b, res.shape[1], h, w), device=x.device, dtype=res.dtype)
-    wsum = torch.zeros((1, 1, h, w), device=x.device, dtype=res.dtype)
-    for k, (y, z) in enumerate(starts):
-        out[:, :, y:y + th, z:z + tw] += res[k * b:(k + 1) * b] * win
-        wsum[:, :, y:y + th, z:z + tw] += win
+    per = max(1, chunk // max(1, b))
+    win = torch.from_numpy(blend_window(th, tw, overlap)).to(x.device)
+    out = wsum = None
+    for i in range(0, len(starts), per):
+        part = starts[i:i + per]
+        res = fn(torch.cat([x[:, :, y:y + th, z:z + tw] for y, z in part], dim=0))
+        if out is None:
+            win = win.to(res.dtype)
+            out = torch.zeros((b, res.shape[1], h, w), device=x.device, dtype=res.dtype)
+            wsum = torch.zeros((1, 1, h, w), device=x.device, dtype=res.dtype)
+        for k, (y, z) in enumerate(part):
+            out[:, :, y:y + th, z:z + tw] += res[k * b:(k + 1) * b] * win
+            wsum[:, :, y:y + th, z:z + tw] += win
     return out / wsum
 
 
