@@ -11,8 +11,9 @@ and perceptual terms make them.
 
 Label rules: ``paper`` (Eq. 4: forged iff the unit's receptive field holds any hole pixel) and ``fraction``
 (forged iff at least 20% of it is hole; units in between are left out of the fake term) -- the second is
-what the trainer does since the fourth session of 2026-11-24 (option ``patch_min_share``). As a control, ``blur`` trains D on real crops against the same
-crops blurred with a 9x9 box: it shows that D and its optimiser can learn a texture difference quickly.
+the trainer's option ``patch_min_share=0.2`` (its default is the paper's rule; see core.fewshot.grig_train).
+As a control, ``blur`` trains D on real crops against the same crops blurred with a 9x9 box: it shows that D
+and its optimiser can learn a texture difference quickly.
 
 Needs the training images the checkpoint was trained on (``resources/weights/trainset.py DIR`` links them).
 """
