@@ -321,3 +321,12 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
     assert info["start_sigma"] == 0.5 and info["init"] == "telea"
     req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2, options={"weights": str(w), "rank": 60})
     assert [e for e in _engine().run(req) if isinstance(e, Result)][0].info["lr"]["rank"] == 60
+
+
+def test_engine_refuses_bad_low_rank_options(tmp_path):
+    w = _tiny_weights(tmp_path)
+    img, box = _case()
+    for opts in ({"rank": "many"}, {"rank": 0}, {"rank_start": 500}, {"lr_iters": -1}):
+        req = InpaintRequest(img, box, seed=0, sampler="ddrm", steps=2, options={"weights": str(w), **opts})
+        with pytest.raises(UserError, match="option"):
+            list(_engine().run(req))

@@ -49,13 +49,14 @@ DDRM_START = 1.0
 DDRM_START_SCATTERED = 0.1
 # The low-rank step on scattered holes. With the paper's Table IV in mind (the LR step alone lifts NCSN++ from
 # 20.13 to 28.42 dB at 80 % missing) we found HKGM's rank 115 of 192 barely constrains a 64x64 tile's Hankel
-# matrix: on kodim01/kodim05 (training images), 50 % / 80 % random pixels, ddrm 20, the LR step added 0.2 dB.
-# A rank rising from 5 at the first step to 40 at the last (coarse structure first, detail later), two rounds of
-# (projection, data consistency) per step, at every step: 26.15 -> 27.63, 21.84 -> 23.00, 24.93 -> 27.36,
-# 20.30 -> 21.48 dB whole-image PSNR, for ~2.5x the time (6 -> 15 s per 256x256). Rank 30 fixed: 27.28 / 22.28 /
-# 26.61 / 20.81; 3 rounds, rank 50, a start at 0.3 or 10 steps: all within 0.3 dB. Soft thresholding of the
-# singular values (nuclear norm) was 1-1.5 dB worse. On stroke and box holes the same schedule gained
-# 0.2-0.5 dB hole PSNR but cut sharpness from ~0.42 to ~0.30, so holes keep the plain step.
+# matrix (the ablation on House 50 %: +0.18 dB for the step). On kodim01/kodim05 (training images), 50 % / 80 %
+# random pixels, ddrm 20, going from HKGM's step every 2nd step to a rank rising from 5 at the first step to
+# 40 at the last (coarse structure first, detail later) with two rounds of (projection, data consistency) at
+# every step: 26.15 -> 27.63, 21.84 -> 23.00, 24.93 -> 27.36, 20.30 -> 21.48 dB whole-image PSNR, for ~2.5x
+# the time (6 -> 15 s per 256x256). Rank 30 fixed: 27.28 / 22.28 / 26.61 / 20.81; 3 rounds, rank 50, a start
+# at 0.3 or 10 steps: all within 0.3 dB. Soft thresholding of the singular values (nuclear norm) was 1-1.5 dB
+# worse. On stroke and box holes the same schedule gained 0.2-0.5 dB hole PSNR but cut sharpness from ~0.42
+# to ~0.30, so holes keep the plain step.
 SCATTERED_LR = dict(rank_start=5, rank=40, lr_iters=2, lr_every=1)
 SAMPLER_NAMES = ("pc", "ddrm")
 
@@ -119,8 +120,8 @@ class EsdiffEngine:
 
     def run(self, request: InpaintRequest) -> Iterator[Event]:
         from core.engines.classical import cv_inpaint
-        from core.fewshot.esdiff_sampling import (HANKEL_RANK, SAMPLERS, SIGMA_MAX, make_context, make_score_fn,
-                                                  sigmas)
+        from core.fewshot.esdiff_sampling import (HANKEL_RANK, HANKEL_WIN, SAMPLERS, SIGMA_MAX, make_context,
+                                                  make_score_fn, sigmas)
 
         image, mask = checked_inputs(request, "esdiff", MIN_SIDE)
         h, w, c = image.shape
@@ -163,7 +164,14 @@ class EsdiffEngine:
             lr_opts.update(SCATTERED_LR)
             if sampler_name == "pc":  # two evaluations and up to hundreds of steps: keep LR at every 10th
                 lr_opts["lr_every"] = max(1, n_steps // 10)
-        lr_opts.update({k: int(opts[k]) for k in lr_opts if opts.get(k) is not None})
+        for k in lr_opts:
+            if opts.get(k) is not None:
+                try:
+                    lr_opts[k] = int(opts[k])
+                except (TypeError, ValueError):
+                    raise UserError(f"option {k} must be a whole number (got {opts[k]!r})") from None
+                if not 1 <= lr_opts[k] <= (HANKEL_WIN ** 2 * 3 - 1 if k in ("rank", "rank_start") else 1000):
+                    raise UserError(f"option {k} is out of range (got {opts[k]!r})")
         ctx = make_context(known, hole_t, gen, use_mpt=bool(opts.get("mpt", True)), lr=bool(opts.get("lr", True)),
                            **lr_opts)
         noise = torch.randn((variants, 12) + known.shape[2:], generator=gen, device=device)
