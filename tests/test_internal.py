@@ -391,3 +391,30 @@ def test_scattered_recipe_trains_longer_and_is_not_cached(image48, tmp_path, mon
     assert res.info["train_steps"] == 3 * internal.SCATTERED_STEP_FACTOR
     assert res.info["warm_start"] is False
     assert not list(cache_dir.glob("*.safetensors"))  # a one-step estimator is no warm start for strokes
+
+
+def test_scattered_rgb_gets_the_low_rank_refinement_which_helps_and_keeps_known_pixels(monkeypatch):
+    """Scattered pixels of an RGB image: after the one-step estimate the engine runs rounds of the Hankel
+    low-rank step with data consistency (reported in the info). On a striped texture -- low Hankel rank, as
+    repeating textures are -- the refined fill is much closer to the truth than the same run without it;
+    known pixels stay exact. A box hole, or gray, gets no refinement."""
+    monkeypatch.setitem(internal.PRESET_TABLE, "fast",
+                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=1))
+    yy, xx = np.mgrid[0:64, 0:64]
+    s = 0.5 + 0.4 * np.sin(0.9 * xx + 0.35 * yy)
+    truth = np.stack([s, 0.8 * s + 0.1, 1.0 - s], axis=2).astype(np.float32)
+    mask = np.random.default_rng(1).random((64, 64)) < 0.5
+    runs = {}
+    for rounds in (None, 0):
+        opts = dict(QUICK) if rounds is None else dict(QUICK, lowrank_rounds=rounds)
+        res = results(make_engine().run(request_for(truth, mask, train_steps=None, steps=None, options=opts)))[0]
+        assert np.array_equal(res.image[~mask], truth[~mask])
+        runs[rounds] = (res.info["lowrank_rounds"], float(np.mean((res.image[mask] - truth[mask]) ** 2)))
+    assert runs[None][0] == internal.SCATTERED_LOWRANK_ROUNDS and runs[0][0] == 0
+    assert runs[None][1] < 0.5 * runs[0][1], runs  # measured 0.015 vs 0.064
+    box = box_mask(64, 64, 20, 20, 40, 40)
+    res = results(make_engine().run(request_for(truth, box, train_steps=2, steps=1)))[0]
+    assert res.info["lowrank_rounds"] == 0
+    gray = truth[:, :, :1]
+    res = results(make_engine().run(request_for(gray, mask, train_steps=None, steps=None, options=dict(QUICK))))[0]
+    assert res.info["lowrank_rounds"] == 0

@@ -13,7 +13,8 @@ are some for this channel count, see ``internal_prior``), ``init`` ('mean' | 'te
 by hardware, for training and sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``,
 ``pixel_rate`` (training masks that drop single pixels at this rate instead of strokes; by default
 SCATTERED_PIXEL_RATE when the hole is scattered pixels, else 0), ``scattered`` (None = by the mask: use
-the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off).
+the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off), ``lowrank_rounds``
+(rounds of the Hankel low-rank refinement; default SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0).
 """
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ SCATTERED_PIXEL_RATE = 0.25
 SCATTERED_CROP = 32
 SCATTERED_STEP_FACTOR = 4
 SCATTERED_T_MIN = 900
+# Then, on RGB images, a few rounds of ESDiff's Hankel low-rank step with data consistency (core.lowrank) on
+# the one-step estimate: the image's own repeating structure fixes what the small model misses. Same budget,
+# kodim01 / kodim05, 50% / 80%: 27.13 / 22.45 / 25.32 / 19.97 -> 28.00 / 23.15 / 26.84 / 21.00 dB with 4 rounds
+# at rank 30 (rank 20: 27.61 / 23.31 / 26.19 / 21.01; rank 40: 28.12 / 22.99 / 26.90 / 20.86), about 2 s for a
+# 256x256 region. Other channel counts (gray, map sets) were not measured and skip it.
+SCATTERED_LOWRANK_RANK = 30
+SCATTERED_LOWRANK_ROUNDS = 4
 # Pixels per training step (batch x crop^2): larger crops for thick holes come with smaller batches, so a
 # step costs the same (~160 ms on the 2-core dev CPU in fp32) whatever the hole.
 PIXELS_PER_STEP = 8 * 64 * 64
@@ -279,13 +287,29 @@ class InternalEngine:
             steps = sampler(make_denoiser(variants), noise, known_b, mask_b, self.schedule, timesteps, gen,
                             clip=clip, init=init)
             final = yield from sampling_events(steps, request, to_image, s_box)
+        regions = [to_image(final[v]) for v in range(variants)]
+        lowrank_rounds = int(opts.get("lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0))
+        if lowrank_rounds > 0:
+            yield Progress("refine", 0, 1, "low-rank refinement")
+            regions = self._lowrank(regions, mask[s_box.slices()], lowrank_rounds, device)
         for v in range(variants):
             out = image.copy()
-            out[s_box.slices()] = to_image(final[v])
+            out[s_box.slices()] = regions[v]
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": len(timesteps),
-                                  "train_steps": cfg.steps, "scattered": scattered,
+                                  "train_steps": cfg.steps, "scattered": scattered, "lowrank_rounds": lowrank_rounds,
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
+
+    @staticmethod
+    def _lowrank(regions: list[np.ndarray], hole: np.ndarray, rounds: int, device: torch.device) -> list[np.ndarray]:
+        """SCATTERED_LOWRANK_ROUNDS rounds of Hankel projection + data consistency on each (h, w, C) region."""
+        from core.lowrank import lowrank_complete
+
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
+        m = torch.from_numpy(hole[None, None].astype(np.float32)).to(device)
+        with torch.inference_mode():
+            y = lowrank_complete(x, x, m, SCATTERED_LOWRANK_RANK, rounds)
+        return [a.transpose(1, 2, 0) for a in y.float().cpu().numpy()]
 
     def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, n_steps: int = 4) -> torch.Tensor:
         """A few DDIM steps with fixed noise: cheap, and it changes only because the model does."""

@@ -44,16 +44,13 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from core.fewshot.common import blend_window, tile_starts
 from core.fewshot.esdiff_model import impt, mpt, view_weights
+from core.lowrank import HANKEL_RANK, HANKEL_WIN, OVERLAP, TILE, TILE_CHUNK, hankel_project, tiled_map  # noqa: F401
 
 SIGMA_MIN = 0.01
 SIGMA_MAX = 378.0
 SNR = 0.075
 DDRM_ETA = 0.85
-HANKEL_WIN = 8
-HANKEL_RANK = 115
-TILE, OVERLAP = 64, 16
 
 ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -77,58 +74,10 @@ def sigmas(n: int, sigma_max: float = SIGMA_MAX, sigma_min: float = SIGMA_MIN) -
     return [sigma_max * math.exp(r * i) for i in range(n)] + [0.0]
 
 
-# ---- the low-rank step ---------------------------------------------------------------------------------------
-def hankel_project(x: torch.Tensor, rank: int = HANKEL_RANK, win: int = HANKEL_WIN) -> torch.Tensor:
-    """Project (B, C, H, W) onto block-Hankel matrices of rank <= ``rank``: im2row with win x win windows
-    (rows = window positions, columns = C*win*win), keep the leading ``rank`` right singular vectors (via
-    the eigenvectors of the small Gram matrix), and average the overlapping windows back (row2im)."""
-    b, c, h, w = x.shape
-    if h < win or w < win or rank >= c * win * win:
-        return x
-    cols = F.unfold(x.float(), win)  # (B, C*win*win, L)
-    gram = (cols @ cols.transpose(1, 2)).double()  # (B, D, D); float64 eigh is ~5x faster here than float32
-    _, vecs = torch.linalg.eigh(gram)  # ascending eigenvalues
-    v = vecs[:, :, -rank:].float()  # (B, D, k)
-    low = v @ (v.transpose(1, 2) @ cols)
-    ones = F.fold(torch.ones_like(cols[:1]), (h, w), win)
-    return (F.fold(low, (h, w), win) / ones).to(x.dtype)
-
-
+# ---- data consistency (the low-rank step and tiling live in core.lowrank) ----------------------------------
 def data_consistency(rgb: torch.Tensor, known: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """Hard DC: observed pixels replaced by the observation exactly (hole: 1 = fill)."""
     return torch.where(hole > 0.5, rgb, known)
-
-
-def _tiles(h: int, w: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    return [(y, x) for y in tile_starts(h, tile, overlap) for x in tile_starts(w, tile, overlap)]
-
-
-TILE_CHUNK = 64  # tiles per call of fn: a 256x256 region is 25 tiles; a 2048x2048 one ~1,800 (GBs at once)
-
-
-def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int = TILE,
-              overlap: int = OVERLAP, chunk: int = TILE_CHUNK) -> torch.Tensor:
-    """Apply ``fn`` (batch in, same shape out) over overlapping tiles, batched ``chunk`` tiles at a time
-    (so memory stays bounded on big regions), blended linearly."""
-    b, c, h, w = x.shape
-    if h <= tile and w <= tile:
-        return fn(x)
-    th, tw = min(h, tile), min(w, tile)
-    starts = _tiles(h, w, tile, overlap)
-    per = max(1, chunk // max(1, b))
-    win = torch.from_numpy(blend_window(th, tw, overlap)).to(x.device)
-    out = wsum = None
-    for i in range(0, len(starts), per):
-        part = starts[i:i + per]
-        res = fn(torch.cat([x[:, :, y:y + th, z:z + tw] for y, z in part], dim=0))
-        if out is None:
-            win = win.to(res.dtype)
-            out = torch.zeros((b, res.shape[1], h, w), device=x.device, dtype=res.dtype)
-            wsum = torch.zeros((1, 1, h, w), device=x.device, dtype=res.dtype)
-        for k, (y, z) in enumerate(part):
-            out[:, :, y:y + th, z:z + tw] += res[k * b:(k + 1) * b] * win
-            wsum[:, :, y:y + th, z:z + tw] += win
-    return out / wsum
 
 
 def make_score_fn(model: torch.nn.Module, tile: int = TILE, overlap: int = OVERLAP,
