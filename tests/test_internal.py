@@ -418,3 +418,6 @@ def test_scattered_rgb_gets_the_low_rank_refinement_which_helps_and_keeps_known_
     gray = truth[:, :, :1]
     res = results(make_engine().run(request_for(gray, mask, train_steps=None, steps=None, options=dict(QUICK))))[0]
     assert res.info["lowrank_rounds"] == 0
+    for bad in (-1, 2.5, "many"):
+        with pytest.raises(UserError, match="lowrank_rounds"):
+            list(make_engine().run(request_for(truth, mask, options=dict(QUICK, lowrank_rounds=bad))))

@@ -147,6 +147,14 @@ class InternalEngine:
         if scattered and request.steps is None:
             n_steps = 1  # the one-step estimate, see SCATTERED_T_MIN
         use_cache = bool(opts.get("cache", True)) and not scattered
+        lowrank_rounds = opts.get("lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0)
+        try:
+            ok = int(lowrank_rounds) == lowrank_rounds and 0 <= int(lowrank_rounds) <= 100
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UserError(f"option lowrank_rounds must be a whole number from 0 to 100 (got {lowrank_rounds!r})")
+        lowrank_rounds = int(lowrank_rounds)
         cached = self.cache.lookup(image) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
@@ -288,7 +296,6 @@ class InternalEngine:
                             clip=clip, init=init)
             final = yield from sampling_events(steps, request, to_image, s_box)
         regions = [to_image(final[v]) for v in range(variants)]
-        lowrank_rounds = int(opts.get("lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0))
         if lowrank_rounds > 0:
             yield Progress("refine", 0, 1, "low-rank refinement")
             regions = self._lowrank(regions, mask[s_box.slices()], lowrank_rounds, device)
@@ -302,7 +309,8 @@ class InternalEngine:
 
     @staticmethod
     def _lowrank(regions: list[np.ndarray], hole: np.ndarray, rounds: int, device: torch.device) -> list[np.ndarray]:
-        """SCATTERED_LOWRANK_ROUNDS rounds of Hankel projection + data consistency on each (h, w, C) region."""
+        """``rounds`` rounds of Hankel projection (rank SCATTERED_LOWRANK_RANK) + data consistency on each
+        (h, w, C) region; known pixels come back exact."""
         from core.lowrank import lowrank_complete
 
         x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
