@@ -14,8 +14,8 @@ from core.engines.base import InpaintRequest, Preview, Progress, Result
 from core.errors import Cancelled, UserError
 from core.fewshot.common import TrainDone, TrainRequest, load_weights, save_weights, shipped_weights
 from core.fewshot.esdiff_model import ScoreUNet, build_model, impt, impt_views, mpt, view_weights, virtual_mask
-from core.fewshot.esdiff_sampling import (Context, data_consistency, ddrm, hankel_project, make_context,
-                                          make_score_fn, pc, sigmas, tiled_map)
+from core.fewshot.esdiff_sampling import Context, data_consistency, ddrm, make_context, make_score_fn, pc, sigmas
+from core.lowrank import hankel_project, tiled_map
 from core.fewshot.esdiff_train import EsdiffTrainable, train_esdiff
 
 TINY = {"nf": 8, "mult": [1, 2]}

@@ -120,8 +120,8 @@ class EsdiffEngine:
 
     def run(self, request: InpaintRequest) -> Iterator[Event]:
         from core.engines.classical import cv_inpaint
-        from core.fewshot.esdiff_sampling import (HANKEL_RANK, HANKEL_WIN, SAMPLERS, SIGMA_MAX, make_context,
-                                                  make_score_fn, sigmas)
+        from core.fewshot.esdiff_sampling import SAMPLERS, SIGMA_MAX, make_context, make_score_fn, sigmas
+        from core.lowrank import HANKEL_RANK, HANKEL_WIN
 
         image, mask = checked_inputs(request, "esdiff", MIN_SIDE)
         h, w, c = image.shape

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from core.fewshot.esdiff_model import impt, mpt, view_weights
-from core.lowrank import HANKEL_RANK, HANKEL_WIN, OVERLAP, TILE, TILE_CHUNK, hankel_project, tiled_map  # noqa: F401
+from core.lowrank import HANKEL_RANK, OVERLAP, TILE, lowrank_complete, tiled_map
 
 SIGMA_MIN = 0.01
 SIGMA_MAX = 378.0
@@ -132,10 +132,8 @@ class Context:
         The LR step runs when ``lr`` and every ``lr_every``-th step counted back from the last one."""
         rgb = impt(x0_12, self.vmask, self.weights)
         if self.lr and lr and (total - 1 - step) % max(1, self.lr_every) == 0:
-            rank = self.rank_at(step, total)
-            for _ in range(max(1, self.lr_iters)):  # a few rounds of alternating projection onto both sets
-                rgb = tiled_map(lambda t: hankel_project(t, rank), rgb, self.tile, self.overlap)
-                rgb = data_consistency(rgb, self.known, self.hole)
+            rgb = lowrank_complete(rgb, self.known, self.hole, self.rank_at(step, total), max(1, self.lr_iters),
+                                   self.tile, self.overlap)
         rgb = data_consistency(rgb.clamp(0.0, 1.0), self.known, self.hole)
         return rgb, mpt(rgb, self.vmask)
 
