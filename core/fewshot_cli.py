@@ -33,6 +33,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, help="crops per step (default: the engine's)")
     p.add_argument("--crop", type=int, default=None, help="crop size in pixels (default: the engine's)")
     p.add_argument("--max-images", type=int, default=None, help="refuse folders with more images than this")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an engine training option, e.g. l1=0 or use_patch=false for grig (repeatable; see the trainer's doc)")
     p.add_argument("--quiet", "-q", action="store_true")
 
 
@@ -43,6 +45,25 @@ def check_out_path(out: str | os.PathLike) -> Path:
     if p.suffix.lower() != ".safetensors":
         raise UserError(f"cannot write {p}: weights are saved as .safetensors")
     return check_file_writable(p)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["l1=0", "use_patch=false"]`` -> ``{"l1": 0.0, "use_patch": False}``; numbers become
+    floats, true/false booleans, anything else stays a string (the trainer checks names and values)."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option wants KEY=VALUE, got {pair!r}")
+        value = value.strip()
+        if value.lower() in ("true", "false"):
+            out[key.strip()] = value.lower() == "true"
+            continue
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def build_request(args: argparse.Namespace, registry=None):
@@ -60,7 +81,8 @@ def build_request(args: argparse.Namespace, registry=None):
     if args.minutes is not None and args.minutes <= 0:
         raise UserError("--minutes must be positive")
     named = load_training_images(args.data, args.max_images)
-    options = {k: v for k, v in (("batch", args.batch), ("crop", args.crop)) if v is not None}
+    options = parse_options(getattr(args, "option", []) or [])
+    options.update({k: v for k, v in (("batch", args.batch), ("crop", args.crop)) if v is not None})
     request = TrainRequest(images=[img for _, img in named], out=out, steps=args.steps, minutes=args.minutes,
                            seed=args.seed, device=args.device, resume=args.resume, options=options,
                            image_names=[n for n, _ in named])

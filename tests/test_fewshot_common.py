@@ -203,7 +203,23 @@ def test_train_fewshot_cli_trains_and_prints_the_path(tiny_registry, tmp_path, c
     assert meta["images"] == "img0.png,img1.png" and meta["steps"] == "30"
 
 
-@pytest.mark.parametrize("case", ["internal", "unknown", "nofolder", "empty", "corrupt", "badext", "nodir", "small"])
+def test_train_fewshot_options_reach_the_trainer(tiny_registry, tmp_path):
+    import argparse
+
+    from core.fewshot_cli import add_args, build_request
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    data = _write_images(tmp_path / "data")
+    args = p.parse_args(["--engine", "tiny", "--data", str(data), "--out", str(tmp_path / "w.safetensors"),
+                         "--option", "l1=0", "--option", "use_patch=false", "--option", "mode=fast",
+                         "--batch", "3"])
+    _, request = build_request(args, tiny_registry)
+    assert request.options == {"l1": 0.0, "use_patch": False, "mode": "fast", "batch": 3}
+
+
+@pytest.mark.parametrize("case", ["internal", "unknown", "nofolder", "empty", "corrupt", "badext", "nodir", "small",
+                                  "badoption", "grig_unknown_option"])
 def test_train_fewshot_bad_input_exits_2_and_writes_nothing(tiny_registry, tmp_path, capsys, case):
     from core.cli import main
 
@@ -223,7 +239,10 @@ def test_train_fewshot_bad_input_exits_2_and_writes_nothing(tiny_registry, tmp_p
         out = tmp_path / "no" / "w.safetensors"
     elif case == "small":
         data = _write_images(tmp_path / "smalldata", size=20)
-    code = main(["train-fewshot", "--engine", engine, "--data", str(data), "--out", str(out), "--steps", "5"])
+    extra = {"badoption": ["--option", "l1"], "grig_unknown_option": ["--option", "textures=3"]}.get(case, [])
+    if case == "grig_unknown_option":
+        engine = "grig"
+    code = main(["train-fewshot", "--engine", engine, "--data", str(data), "--out", str(out), "--steps", "5", *extra])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error:")
     assert not out.exists() and not checkpoint_path(out).exists()

@@ -181,6 +181,8 @@ def test_checkpoint_round_trip_and_ablation_switches():
         assert torch.equal(a, b)
     with pytest.raises(UserError):
         tiny_trainer(crop=40)
+    with pytest.raises(UserError, match="unknown grig training option"):
+        tiny_trainer(use_pach=False)  # a typo is an error, not a silently ignored setting
 
 
 # ---- weights and engine ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Iterator
 import torch
 
 from core import runtime
+from core.errors import UserError
 from core.fewshot.common import (CropSampler, TrainRequest, load_optimizer_tensors, optimizer_tensors,
                                  read_tensors, run_training)
 from core.fewshot.esdiff_model import build_model, mpt, virtual_mask
@@ -32,6 +33,10 @@ class EsdiffTrainable:
     engine = ENGINE
 
     def __init__(self, request: TrainRequest) -> None:
+        unknown = sorted(set(request.options) - set(DEFAULTS) - {"mult", "bf16"})
+        if unknown:
+            raise UserError(f"unknown esdiff training option(s): {', '.join(unknown)} "
+                            f"(known: {', '.join([*DEFAULTS, 'mult', 'bf16'])})")
         opts = {**DEFAULTS, **{k: v for k, v in request.options.items() if v is not None}}
         self.opts = opts
         self.device = runtime.resolve_device(request.device)

@@ -110,6 +110,9 @@ class GRIGTrainer:
     def __init__(self, images: list[np.ndarray], seed: int = 0, device: str | torch.device = "cpu",
                  options: dict | None = None, gen_config: GenConfig | None = None) -> None:
         o = dict(DEFAULTS)
+        unknown = sorted(set(options or {}) - set(DEFAULTS) - {"gen"})
+        if unknown:
+            raise UserError(f"unknown grig training option(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
         o.update({k: v for k, v in (options or {}).items() if v is not None})
         self.o = o
         self.device = torch.device(device)
@@ -246,7 +249,7 @@ class GRIGTrainer:
 
 def train_grig(request: TrainRequest) -> Iterator:
     """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch,
-    patch_min_share, lr."""
+    patch_min_share, lr; any other name is one clear error."""
     device = runtime.resolve_device(request.device)
     model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
     steps = int(request.steps or model.o["steps"])
