@@ -95,10 +95,12 @@ def test_lr_then_dc_keeps_known_pixels():
     assert torch.equal(out[:, :, hole[0, 0] == 0], x[:, :, hole[0, 0] == 0])
 
 
-def test_rank_schedule_rises_from_start_to_end():
+def test_rank_schedule_rises_geometrically_from_start_to_end():
     ctx = make_context(_rgb(), torch.zeros(1, 1, 32, 32), torch.Generator().manual_seed(0), rank=40, rank_start=5)
-    assert [ctx.rank_at(i, 8) for i in (0, 7)] == [5, 40]
-    assert all(ctx.rank_at(i, 8) <= ctx.rank_at(i + 1, 8) for i in range(7))
+    ranks = [ctx.rank_at(i, 10) for i in range(10)]
+    assert ranks[0] == 5 and ranks[-1] == 40 and ranks == sorted(ranks)
+    # the rank doubles every third step (5 -> 10 -> 20 -> 40 over 9 steps), not in equal increments
+    assert [ranks[i] for i in (3, 6)] == [10, 20]
     assert make_context(_rgb(), torch.zeros(1, 1, 32, 32), torch.Generator(), rank=40).rank_at(0, 8) == 40
 
 
@@ -212,6 +214,8 @@ def test_trainer_writes_loadable_weights(tmp_path):
     assert config["nf"] == 8 and meta["engine"] == "esdiff"
     with pytest.raises(UserError):
         load_weights(out, "grig")
+    with pytest.raises(UserError, match="unknown esdiff training option"):  # a typo is not silently ignored
+        EsdiffTrainable(TrainRequest(images=[img], out=out, options={"crops": 32}))
 
 
 def test_weights_round_trip(tmp_path):
