@@ -49,7 +49,8 @@ def check_out_path(out: str | os.PathLike) -> Path:
 
 def parse_options(pairs: list[str]) -> dict:
     """``["l1=0", "use_patch=false"]`` -> ``{"l1": 0.0, "use_patch": False}``; numbers become
-    floats, true/false booleans, anything else stays a string (the trainer checks names and values)."""
+    floats, true/false booleans, anything else stays a string (the trainer checks names and kinds:
+    ``core.fewshot.common.check_train_options``)."""
     out: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -183,6 +183,10 @@ def test_checkpoint_round_trip_and_ablation_switches():
         tiny_trainer(crop=40)
     with pytest.raises(UserError, match="unknown grig training option"):
         tiny_trainer(use_pach=False)  # a typo is an error, not a silently ignored setting
+    with pytest.raises(UserError, match="use_patch wants true or false"):
+        tiny_trainer(use_patch="maybe")
+    with pytest.raises(UserError, match="iterations wants a number"):
+        tiny_trainer(iterations="three")
 
 
 # ---- weights and engine ----------------------------------------------------------------------------------

@@ -208,6 +208,24 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 
 # ---- the training loop's bookkeeping ----------------------------------------------------------------------------
+def check_train_options(engine: str, options: dict, defaults: dict, extra: tuple[str, ...] = ()) -> None:
+    """One clear error for a training option the engine does not know (a typo must not be silently ignored)
+    or whose value has the wrong kind: a switch (bool default) wants true/false, a number wants a number.
+    ``extra`` names options without a default (checked by the trainer itself)."""
+    unknown = sorted(set(options) - set(defaults) - set(extra))
+    if unknown:
+        raise UserError(f"unknown {engine} training option(s): {', '.join(unknown)} "
+                        f"(known: {', '.join([*defaults, *extra])})")
+    for key, value in options.items():
+        if value is None or key not in defaults:
+            continue
+        want_bool = isinstance(defaults[key], bool)
+        ok = isinstance(value, bool) if want_bool else (isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise UserError(f"{engine} training option {key} wants {'true or false' if want_bool else 'a number'}, "
+                            f"got {value!r}")
+
+
 @dataclass
 class TrainRequest:
     images: list[np.ndarray]  # float32 H x W x 3 in [0, 1]

@@ -19,9 +19,8 @@ from typing import Iterator
 import torch
 
 from core import runtime
-from core.errors import UserError
-from core.fewshot.common import (CropSampler, TrainRequest, load_optimizer_tensors, optimizer_tensors,
-                                 read_tensors, run_training)
+from core.fewshot.common import (CropSampler, TrainRequest, check_train_options, load_optimizer_tensors,
+                                 optimizer_tensors, read_tensors, run_training)
 from core.fewshot.esdiff_model import build_model, mpt, virtual_mask
 from core.fewshot.esdiff_sampling import SIGMA_MAX, SIGMA_MIN
 
@@ -33,10 +32,7 @@ class EsdiffTrainable:
     engine = ENGINE
 
     def __init__(self, request: TrainRequest) -> None:
-        unknown = sorted(set(request.options) - set(DEFAULTS) - {"mult", "bf16"})
-        if unknown:
-            raise UserError(f"unknown esdiff training option(s): {', '.join(unknown)} "
-                            f"(known: {', '.join([*DEFAULTS, 'mult', 'bf16'])})")
+        check_train_options(ENGINE, request.options, DEFAULTS, extra=("mult", "bf16"))
         opts = {**DEFAULTS, **{k: v for k, v in request.options.items() if v is not None}}
         self.opts = opts
         self.device = runtime.resolve_device(request.device)

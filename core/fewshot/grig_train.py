@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from core import runtime
 from core.errors import UserError
-from core.fewshot.common import (CropSampler, TrainRequest, Trainable, load_optimizer_tensors, optimizer_tensors,
-                                 run_training)
+from core.fewshot.common import (CropSampler, TrainRequest, Trainable, check_train_options, load_optimizer_tensors,
+                                 optimizer_tensors, run_training)
 from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, patch_targets,
                                     perceptual_loss)
 from core.fewshot.grig_model import GenConfig, GRIGGenerator
@@ -110,9 +110,7 @@ class GRIGTrainer:
     def __init__(self, images: list[np.ndarray], seed: int = 0, device: str | torch.device = "cpu",
                  options: dict | None = None, gen_config: GenConfig | None = None) -> None:
         o = dict(DEFAULTS)
-        unknown = sorted(set(options or {}) - set(DEFAULTS) - {"gen"})
-        if unknown:
-            raise UserError(f"unknown grig training option(s): {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
+        check_train_options(ENGINE, options or {}, DEFAULTS, extra=("gen",))
         o.update({k: v for k, v in (options or {}).items() if v is not None})
         self.o = o
         self.device = torch.device(device)
