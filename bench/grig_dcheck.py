@@ -24,7 +24,6 @@ import glob
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
