@@ -169,17 +169,12 @@ def add_option_argument(ap, example: str = "init=telea") -> None:
 
 
 def parse_options(pairs: list[str]) -> dict:
-    """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``."""
-    out: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--option wants KEY=VALUE, got {pair!r}")
-        if value.lower() in ("true", "false"):
-            out[key] = value.lower() == "true"
-            continue
-        try:
-            out[key] = float(value)
-        except ValueError:
-            out[key] = value
-    return out
+    """``["init=telea", "strength=0.5", "bf16=false"]`` -> ``{"init": "telea", "strength": 0.5, "bf16": False}``
+    (core.fewshot_cli.parse_options, the rule train-fewshot uses; a malformed pair ends the benchmark)."""
+    from core.errors import UserError
+    from core.fewshot_cli import parse_options as parse
+
+    try:
+        return parse(pairs)
+    except UserError as e:
+        raise SystemExit(str(e)) from None

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from core import runtime
 from core.fewshot.common import read_tensors
-from core.fewshot.grig_disc import PatchDiscriminator, forged_labels, hole_share
+from core.fewshot.grig_disc import PatchDiscriminator, forged_labels, patch_targets
 from core.fewshot.grig_train import GRIGTrainer
 from core.io import load_image, to_float
 
@@ -63,7 +63,7 @@ def run(trainer: GRIGTrainer, rule: str, steps: int, seed: int) -> None:
                     fake = (fake + trainer.G(fake, mask)) * mask + gt * (1 - mask)
         p_real, p_fake = D(gt), D(fake)
         lab = forged_labels(mask)
-        strong = (hole_share(mask) >= 0.2).float() if rule == "fraction" else lab
+        strong = patch_targets(mask, 0.2)[0] if rule == "fraction" else lab
         loss = (F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * (1 - lab)).mean()
                 + (F.relu(1 + p_fake) * strong).mean())
         opt.zero_grad(set_to_none=True)
