@@ -128,6 +128,30 @@ def test_scheduled_low_rank_recovers_scattered_pixels_far_better_than_rank_115()
     assert scheduled > 35.0 and scheduled > hkgm + 10.0, (scheduled, hkgm)
 
 
+def test_nonlocal_consolidation_recovers_scattered_pixels_with_a_falling_threshold():
+    """The nonlocal LR variant (Context.nonlocal_sigma): thresholds fall from the first error size to the
+    last over all rounds, and repeated consolidation fills half-missing stripes almost exactly."""
+    from core.nonlocal_lowrank import threshold
+
+    h = w = 48
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    stripes = 0.5 + 0.4 * torch.sin(0.9 * xx + 0.35 * yy)
+    truth = torch.stack([stripes, 0.8 * stripes + 0.1, 1.0 - stripes])[None].float()
+    hole = (torch.rand((1, 1, h, w), generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    ctx = make_context(truth * (1 - hole), hole, torch.Generator().manual_seed(0), lr_iters=2,
+                       nonlocal_sigma=(0.12, 0.01))
+    taus = [t for i in range(10) for t in ctx.thresholds_at(i, 10)]
+    assert len(taus) == 20 and taus == sorted(taus, reverse=True)
+    assert taus[0] == pytest.approx(threshold(0.12)) and taus[-1] == pytest.approx(threshold(0.01))
+    rgb = torch.where(hole > 0.5, torch.full_like(truth, 0.5), truth)
+    for i in range(10):
+        rgb, _ = ctx.consolidate(mpt(rgb, ctx.vmask), i, 10)
+    keep = (1 - hole).bool().expand_as(rgb)
+    assert torch.equal(rgb[keep], truth[keep])
+    psnr = float(-10 * torch.log10(((rgb - truth) ** 2).mean()))
+    assert psnr > 35.0, psnr
+
+
 def test_tiled_map_identity():
     x = torch.rand(2, 3, 100, 90)
     torch.testing.assert_close(tiled_map(lambda t: t, x, 64, 16), x)
@@ -318,6 +342,11 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
     # and the low-rank schedule of SCATTERED_LR, where a box keeps HKGM's fixed rank
     assert {k: infos["scattered"]["lr"][k] for k in SCATTERED_LR} == SCATTERED_LR
     assert infos["box"]["lr"]["rank_start"] is None and infos["box"]["lr"]["lr_iters"] == 1
+    # scattered pixels get the nonlocal low-rank step, a box the Hankel one; the option overrides
+    assert infos["scattered"]["lr"]["kind"] == "nonlocal" and infos["box"]["lr"]["kind"] == "hankel"
+    req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2,
+                         options={"weights": str(w), "lowrank": "hankel"})
+    assert [e for e in _engine().run(req) if isinstance(e, Result)][0].info["lr"]["kind"] == "hankel"
     # an explicit option wins over the default
     req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2,
                          options={"weights": str(w), "sigma_max": 0.5, "init": "telea"})
@@ -330,7 +359,7 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
 def test_engine_refuses_bad_low_rank_options(tmp_path):
     w = _tiny_weights(tmp_path)
     img, box = _case()
-    for opts in ({"rank": "many"}, {"rank": 0}, {"rank_start": 500}, {"lr_iters": -1}):
+    for opts in ({"rank": "many"}, {"rank": 0}, {"rank_start": 500}, {"lr_iters": -1}, {"lowrank": "svd"}):
         req = InpaintRequest(img, box, seed=0, sampler="ddrm", steps=2, options={"weights": str(w), **opts})
         with pytest.raises(UserError, match="option"):
             list(_engine().run(req))

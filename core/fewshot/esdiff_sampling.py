@@ -21,7 +21,10 @@ the inverse's 1 / (1 - M) never amplifies noise):
      by ADMM with an LMaFit start, its rank unstated; HKGM's code keeps 115 components. The rank may rise
      along the run, geometrically from ``rank_start`` at the first step to ``rank`` at the last: coarse
      structure first, and as many steps at each doubling of the rank. The engine uses HKGM's fixed 115 on
-     holes and 2 -> 60 with two rounds on scattered pixels (measured in ``core.engines.esdiff``, SCATTERED_LR);
+     holes. On scattered pixels it uses the nonlocal variant (``Context.nonlocal_sigma``,
+     ``core.nonlocal_lowrank``): groups of similar 8x8 windows -- row subsets of the same Hankel matrix --
+     each hard-thresholded, two rounds per step, the threshold falling over the run (measured in
+     ``core.engines.esdiff``, SCATTERED_LR and NONLOCAL_SIGMA);
   3. DC: known pixels replaced by the observation (Eq. 22 with hard constraints), the hole clamped to [0, 1];
   4. iterative MPT: the consolidated RGB is re-encoded with the saved virtual mask.
 The sampler then continues from the score that points at the consolidated estimate,
@@ -46,6 +49,7 @@ import torch.nn.functional as F
 
 from core.fewshot.esdiff_model import impt, mpt, view_weights
 from core.lowrank import HANKEL_RANK, OVERLAP, TILE, lowrank_complete, tiled_map
+from core.nonlocal_lowrank import nonlocal_complete, threshold
 
 SIGMA_MIN = 0.01
 SIGMA_MAX = 378.0
@@ -116,6 +120,9 @@ class Context:
     tile: int = TILE
     overlap: int = OVERLAP
     init: torch.Tensor | None = None  # first guess of the hole (B, 3, H, W); None = mid-gray
+    # The nonlocal variant of the LR step (core.nonlocal_lowrank): None = the Hankel step; else the error
+    # size sigma (first, last) that sets its threshold, falling geometrically over all rounds of the run.
+    nonlocal_sigma: tuple[float, float] | None = None
 
     @property
     def known12(self) -> torch.Tensor:
@@ -128,21 +135,31 @@ class Context:
         # SCATTERED_LR), so the low ranks that fix coarse structure get as many steps as the high ones.
         return int(round(self.rank_start * (self.rank / self.rank_start) ** (step / (total - 1))))
 
+    def thresholds_at(self, step: int, total: int) -> list[float]:
+        """The nonlocal step's thresholds for the ``lr_iters`` rounds at ``step`` of ``total``."""
+        first, last = self.nonlocal_sigma
+        n = max(1, self.lr_iters)
+        span = max(1, total * n - 1)
+        return [threshold(first * (last / first) ** ((step * n + r) / span)) for r in range(n)]
+
     def consolidate(self, x0_12: torch.Tensor, step: int = 0, total: int = 1,
                     lr: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """12-channel estimate at sampling step ``step`` of ``total`` -> (consolidated RGB, its re-encoding).
         The LR step runs when ``lr`` and every ``lr_every``-th step counted back from the last one."""
         rgb = impt(x0_12, self.vmask, self.weights)
         if self.lr and lr and (total - 1 - step) % max(1, self.lr_every) == 0:
-            rgb = lowrank_complete(rgb, self.known, self.hole, self.rank_at(step, total), max(1, self.lr_iters),
-                                   self.tile, self.overlap)
+            if self.nonlocal_sigma is not None:
+                rgb = nonlocal_complete(rgb, self.known, self.hole, self.thresholds_at(step, total))
+            else:
+                rgb = lowrank_complete(rgb, self.known, self.hole, self.rank_at(step, total),
+                                       max(1, self.lr_iters), self.tile, self.overlap)
         rgb = data_consistency(rgb.clamp(0.0, 1.0), self.known, self.hole)
         return rgb, mpt(rgb, self.vmask)
 
 
 def make_context(known: torch.Tensor, hole: torch.Tensor, generator: torch.Generator, use_mpt: bool = True,
                  lr: bool = True, rank: int = HANKEL_RANK, lr_every: int = 1, rank_start: int | None = None,
-                 lr_iters: int = 1) -> Context:
+                 lr_iters: int = 1, nonlocal_sigma: tuple[float, float] | None = None) -> Context:
     """The sampling context; ``use_mpt=False`` ignores the perturbed views (weights one-hot on the plain
     view), the ablation of the inverse/iterative MPT."""
     from core.fewshot.esdiff_model import virtual_mask
@@ -153,7 +170,7 @@ def make_context(known: torch.Tensor, hole: torch.Tensor, generator: torch.Gener
         w = view_weights(known, 1.0 - hole)
     else:
         w = torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=known.device).expand(b, -1)
-    return Context(known, hole, vm, w, lr, rank, lr_every, rank_start, lr_iters)
+    return Context(known, hole, vm, w, lr, rank, lr_every, rank_start, lr_iters, nonlocal_sigma=nonlocal_sigma)
 
 
 def _start(ctx: Context, noise: torch.Tensor, sigma0: float) -> torch.Tensor:
