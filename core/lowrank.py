@@ -20,6 +20,17 @@ TILE, OVERLAP = 64, 16
 
 
 # ---- the Hankel low-rank projection ---------------------------------------------------------------------
+def eigh64(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices, computed in float64 (on this CPU
+    ~5x faster than float32 for the Hankel Gram matrices, and stable), returned in float32. MPS has neither
+    float64 nor eigh: there the small matrices go to the CPU and back, explicitly; elsewhere nothing moves."""
+    if gram.device.type == "mps":
+        vals, vecs = torch.linalg.eigh(gram.cpu().double())
+        return vals.to(gram.device, torch.float32), vecs.to(gram.device, torch.float32)
+    vals, vecs = torch.linalg.eigh(gram.double())
+    return vals.float(), vecs.float()
+
+
 def hankel_project(x: torch.Tensor, rank: int = HANKEL_RANK, win: int = HANKEL_WIN) -> torch.Tensor:
     """Project (B, C, H, W) onto block-Hankel matrices of rank <= ``rank``: im2row with win x win windows
     (rows = window positions, columns = C*win*win), keep the leading ``rank`` right singular vectors (via
@@ -28,9 +39,8 @@ def hankel_project(x: torch.Tensor, rank: int = HANKEL_RANK, win: int = HANKEL_W
     if h < win or w < win or rank >= c * win * win:
         return x
     cols = F.unfold(x.float(), win)  # (B, C*win*win, L)
-    gram = (cols @ cols.transpose(1, 2)).double()  # (B, D, D); float64 eigh is ~5x faster here than float32
-    _, vecs = torch.linalg.eigh(gram)  # ascending eigenvalues
-    v = vecs[:, :, -rank:].float()  # (B, D, k)
+    _, vecs = eigh64(cols @ cols.transpose(1, 2))  # (B, D, D); ascending eigenvalues
+    v = vecs[:, :, -rank:]  # (B, D, k)
     low = v @ (v.transpose(1, 2) @ cols)
     ones = F.fold(torch.ones_like(cols[:1]), (h, w), win)
     return (F.fold(low, (h, w), win) / ones).to(x.dtype)

@@ -11,7 +11,7 @@ One round (``nonlocal_project``), per image:
   1. reference windows every STRIDE pixels (plus the last row and column);
   2. for each, the GROUP most similar windows (squared distance on the current estimate) among the
      (2 * SEARCH + 1)^2 positions around it, computed for all references at once per vertical offset
-     with an integral image;
+     with a box filter;
   3. each group (GROUP x C*PATCH^2) is centred on its mean window and its singular values below ``tau``
      are zeroed (via the eigenvectors of the small GROUP x GROUP Gram matrix);
   4. windows are averaged back where groups overlap; pixels no group covers keep their value.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.lowrank import tiled_map
+from core.lowrank import eigh64, tiled_map
 
 PATCH = 8
 SEARCH = 8  # search radius: 17 x 17 candidate positions per reference window
@@ -40,6 +40,13 @@ NL_TILE, NL_OVERLAP = 256, 32  # larger regions go in tiles, so memory stays bou
 def threshold(sigma: float) -> float:
     """The singular-value threshold for an error of size ``sigma`` (images in [0, 1])."""
     return THRESH * sigma * GROUP ** 0.5
+
+
+def thresholds(rounds: int, first: float, last: float) -> list[float]:
+    """``rounds`` thresholds for an error size falling geometrically from ``first`` to ``last``."""
+    if rounds <= 1:
+        return [threshold(last)] * max(0, rounds)
+    return [threshold(first * (last / first) ** (r / (rounds - 1))) for r in range(rounds)]
 
 
 def _grid(n: int, stride: int, device: torch.device) -> torch.Tensor:
@@ -65,29 +72,18 @@ def match_windows(x: torch.Tensor, patch: int = PATCH, radius: int = SEARCH, str
     for dy in range(-radius, radius + 1):  # one vertical offset at a time: n shifted copies in memory
         rows = xp[:, radius + dy:radius + dy + h]
         shifted = torch.stack([rows[:, :, radius + dx:radius + dx + w] for dx in range(-radius, radius + 1)])
-        d = ((shifted - x[None]) ** 2).sum(1)
-        # Integral image in float64: float32 sums over a 256x256 tile lose the small differences that rank
-        # candidates.
-        ii = F.pad(d.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
-        box = ii[:, y0 + patch, x0 + patch] - ii[:, y0, x0 + patch] - ii[:, y0 + patch, x0] + ii[:, y0, x0]
+        d = ((shifted - x[None]) ** 2).sum(1, keepdim=True)
+        # A box filter rather than an integral image: float32 cumulative sums over a tile lose the small
+        # differences that rank candidates, and MPS has no float64.
+        box = F.avg_pool2d(F.avg_pool2d(d, (1, patch), 1)[..., rx], (patch, 1), 1)[:, 0, ry]  # separable
         inside = (y0 + dy >= 0) & (y0 + dy < hp) & (x0 + dxs >= 0) & (x0 + dxs < wp)
-        dists.append(torch.where(inside, box, torch.inf).float())
+        dists.append(torch.where(inside, box, torch.inf))
     dist = torch.cat(dists)  # (n * n, ny, nx); offset k is (k // n - radius, k % n - radius)
     dist[(n * n) // 2] = -1.0  # the reference window always belongs to its own group
     _, k = dist.topk(group, dim=0, largest=False)
     py = ry[None, :, None] + k // n - radius
     px = rx[None, None, :] + k % n - radius
     return (py * wp + px).reshape(group, -1).T.contiguous()
-
-
-def _eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition in float64. MPS has neither float64 nor eigh: there the small Gram matrices go
-    to the CPU and back (explicitly; on CPU and CUDA nothing moves)."""
-    if gram.device.type == "mps":
-        vals, vecs = torch.linalg.eigh(gram.cpu().double())
-        return vals.to(gram.device, torch.float32), vecs.to(gram.device, torch.float32)
-    vals, vecs = torch.linalg.eigh(gram.double())
-    return vals.float(), vecs.float()
 
 
 def group_lowrank(x: torch.Tensor, index: torch.Tensor, tau: float, patch: int = PATCH) -> torch.Tensor:
@@ -97,7 +93,7 @@ def group_lowrank(x: torch.Tensor, index: torch.Tensor, tau: float, patch: int =
     groups = cols[:, index].permute(1, 2, 0)  # (n_ref, group, D)
     mean = groups.mean(1, keepdim=True)
     centred = groups - mean
-    vals, vecs = _eigh(centred @ centred.transpose(1, 2))  # singular values^2 and left singular vectors
+    vals, vecs = eigh64(centred @ centred.transpose(1, 2))  # singular values^2 and left singular vectors
     keep = (vals.clamp_min(0.0) > tau * tau).to(x.dtype if x.is_floating_point() else torch.float32)
     low = vecs @ (keep[..., None] * (vecs.transpose(1, 2) @ centred)) + mean
     flat = index.reshape(-1)

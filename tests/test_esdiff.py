@@ -328,7 +328,7 @@ def test_cli_missing_weights_exit_2(tmp_path, capsys):
 def test_engine_starts_low_on_scattered_holes(tmp_path):
     """Isolated missing pixels: DDRM starts at a low noise level from Navier-Stokes; a real hole (a box)
     keeps the high start from Telea. Both are reported in the result's info."""
-    from core.engines.esdiff import DDRM_START, DDRM_START_SCATTERED, SCATTERED_LR
+    from core.engines.esdiff import DDRM_START, DDRM_START_SCATTERED, REFINE_ROUNDS, SCATTERED_LR
 
     w = _tiny_weights(tmp_path)
     img, box = _case()
@@ -342,11 +342,17 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
     # and the low-rank schedule of SCATTERED_LR, where a box keeps HKGM's fixed rank
     assert {k: infos["scattered"]["lr"][k] for k in SCATTERED_LR} == SCATTERED_LR
     assert infos["box"]["lr"]["rank_start"] is None and infos["box"]["lr"]["lr_iters"] == 1
-    # scattered pixels get the nonlocal low-rank step, a box the Hankel one; the option overrides
-    assert infos["scattered"]["lr"]["kind"] == "nonlocal" and infos["box"]["lr"]["kind"] == "hankel"
+    # the sampler keeps the Hankel step; scattered pixels then get the nonlocal refinement, a box none
+    assert infos["scattered"]["lr"]["kind"] == "hankel" and infos["box"]["lr"]["kind"] == "hankel"
+    assert infos["scattered"]["refine_rounds"] == REFINE_ROUNDS and infos["box"]["refine_rounds"] == 0
     req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2,
-                         options={"weights": str(w), "lowrank": "hankel"})
-    assert [e for e in _engine().run(req) if isinstance(e, Result)][0].info["lr"]["kind"] == "hankel"
+                         options={"weights": str(w), "lowrank": "nonlocal", "refine_rounds": 3})
+    events = list(_engine().run(req))
+    info = [e for e in events if isinstance(e, Result)][0].info
+    assert info["lr"]["kind"] == "nonlocal" and info["refine_rounds"] == 3
+    refine = [e for e in events if isinstance(e, Progress) and e.stage == "refine"]
+    assert [(e.step, e.total) for e in refine] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert sum(isinstance(e, Preview) and e.stage == "refine" for e in events) == 3
     # an explicit option wins over the default
     req = InpaintRequest(img, scattered, seed=0, sampler="ddrm", steps=2,
                          options={"weights": str(w), "sigma_max": 0.5, "init": "telea"})
@@ -359,7 +365,8 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
 def test_engine_refuses_bad_low_rank_options(tmp_path):
     w = _tiny_weights(tmp_path)
     img, box = _case()
-    for opts in ({"rank": "many"}, {"rank": 0}, {"rank_start": 500}, {"lr_iters": -1}, {"lowrank": "svd"}):
+    for opts in ({"rank": "many"}, {"rank": 0}, {"rank_start": 500}, {"lr_iters": -1}, {"lowrank": "svd"},
+                 {"refine_rounds": 2.5}, {"refine_rounds": -1}, {"refine_rounds": "many"}, {"refine_rounds": True}):
         req = InpaintRequest(img, box, seed=0, sampler="ddrm", steps=2, options={"weights": str(w), **opts})
         with pytest.raises(UserError, match="option"):
             list(_engine().run(req))

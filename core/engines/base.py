@@ -146,3 +146,28 @@ def last_result(events: Iterator[Event]) -> Result:
     if result is None:
         raise RuntimeError("engine finished without a result")
     return result
+
+
+def refine_events(x, known, hole, taus: list[float], request: InpaintRequest,
+                  to_region: Callable[[object], np.ndarray] | None = None,
+                  box: Box | None = None) -> Generator[Event, None, object]:
+    """The nonlocal low-rank refinement of scattered holes (``core.nonlocal_lowrank``), one round per
+    threshold in ``taus``: a Progress per round (stage "refine") and a Preview of variant 0 when
+    ``to_region`` is given; stops between rounds when cancelled. ``x``, ``known``: (B, C, H, W) tensors,
+    ``hole`` (B or 1, 1, H, W), 1 = fill. Returns the refined batch (``x = yield from refine_events(...)``)."""
+    import torch
+
+    from core.errors import Cancelled
+    from core.nonlocal_lowrank import nonlocal_complete
+
+    n = len(taus)
+    with torch.inference_mode():
+        for r, tau in enumerate(taus):
+            if request.cancelled():
+                raise Cancelled()
+            yield Progress("refine", r, n, f"low-rank refinement {r + 1}/{n}")
+            x = nonlocal_complete(x, known, hole, [tau])
+            if to_region is not None and box is not None:
+                yield Preview(to_region(x[0]), box, "refine", r + 1, n)
+    yield Progress("refine", n, n, "low-rank refinement done")
+    return x

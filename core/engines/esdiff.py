@@ -16,8 +16,10 @@ for scattered holes, see ``DDRM_START_SCATTERED``; 378 for pc as in the paper), 
 None: the hole's first guess), ``rank`` (Hankel rank at the last step, default 115), ``rank_start`` (the rank
 at the first step, rising geometrically; default None = fixed), ``lr_iters`` (projection + DC rounds per LR step,
 default 1), ``lr_every`` (LR step every k-th step, default steps // 10); scattered holes default to
-``SCATTERED_LR``. ``lowrank`` ('hankel' | 'nonlocal': the kind of LR step; default nonlocal on scattered
-holes with ddrm, hankel otherwise). ``corrector`` (pc only, default True), ``bf16`` (None = by hardware).
+``SCATTERED_LR``. ``lowrank`` ('hankel' | 'nonlocal': the kind of LR step inside the sampler; default hankel,
+the paper's; nonlocal measured worse there than as the refinement), ``refine_rounds`` (rounds of the nonlocal
+low-rank refinement after sampling; default REFINE_ROUNDS on scattered holes, else 0). ``corrector`` (pc only,
+default True), ``bf16`` (None = by hardware).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import torch
 
 from core import runtime
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs,
-                               sampling_events)
+                               refine_events, sampling_events)
 from core.errors import UserError
 from core.masks import context_margin, grow_box, hole_bbox, is_scattered
 
@@ -62,14 +64,17 @@ DDRM_START_SCATTERED = 0.1
 # 21.56 against 27.63 / 23.00 / 27.36 / 21.48 (kodim01 50 % / 80 %, kodim05 50 % / 80 %); 2 -> 40, 2 -> 90 and
 # 3 -> 60 within 0.05 dB of it; same time.
 SCATTERED_LR = dict(rank_start=2, rank=60, lr_iters=2, lr_every=1)
-# Stop 15: the nonlocal LR step (core.nonlocal_lowrank: groups of 40 similar 8x8 windows, hard threshold
-# 3 sigma sqrt(40), sigma falling 0.12 -> 0.01 over the 40 rounds) in place of the Hankel one, with SCATTERED_LR's
-# two rounds per step; same images, ddrm 20, kodim01 50 % / 80 %, kodim05 50 % / 80 %: 28.37 / 23.31 / 29.19 /
-# 22.41 against 27.98 / 23.29 / 27.40 / 21.56 (mean +0.76 dB), for ~2.5x the time (~30 s per 256x256 on two
-# threads); one round per step: 28.20 / 23.05 / 28.10 / 21.66. Network-free search (Navier-Stokes start, the
-# step alone, kodim01/05): soft thresholding 1.5-2 dB worse than hard; threshold factor 3 above 2, 4 and 6;
-# a first sigma of 0.12 above 0.06 and 0.3; search radius 8 and stride 6 as good as 10 and 4 at 40 % of the
-# time; 80 rounds no better than 40; alternating with the Hankel step mixed (kodim01 80 % +0.5, kodim05 -0.9).
+# Stop 15: after sampling, scattered holes get a refinement of REFINE_ROUNDS rounds of the nonlocal low-rank step
+# (core.nonlocal_lowrank: groups of 40 similar 8x8 windows, hard threshold 3 sigma sqrt(40), sigma falling
+# 0.12 -> 0.01 over the rounds) with data consistency. Same images, ddrm 20, kodim01 50 % / 80 %, kodim05
+# 50 % / 80 %: 28.31 / 23.56 / 29.42 / 22.81 against 27.98 / 23.29 / 27.40 / 21.56 without it (mean +0.97 dB),
+# ~14 s more per 256x256 (two threads). The nonlocal step inside the sampler instead of the Hankel one (option
+# lowrank=nonlocal, two rounds per step, the same sigma range over the run): 28.37 / 23.31 / 29.19 / 22.41, and
+# ~30 s: the network's errors of the last steps meet only the smallest thresholds. Refining that: 25.94 mean,
+# against 26.03. Network-free search (Navier-Stokes start, the step alone, kodim01/05): soft thresholding
+# 1.5-2 dB worse than hard; threshold factor 3 above 2, 4 and 6; a first sigma of 0.12 above 0.06 and 0.3;
+# search radius 8 and stride 6 as good as 10 and 4 at 40 % of the time; 80 rounds no better than 40.
+REFINE_ROUNDS = 20
 NONLOCAL_SIGMA = (0.12, 0.01)
 LOWRANK_KINDS = ("hankel", "nonlocal")
 SAMPLER_NAMES = ("pc", "ddrm")
@@ -136,6 +141,7 @@ class EsdiffEngine:
         from core.engines.classical import cv_inpaint
         from core.fewshot.esdiff_sampling import SAMPLERS, SIGMA_MAX, make_context, make_score_fn, sigmas
         from core.lowrank import HANKEL_RANK, HANKEL_WIN
+        from core.nonlocal_lowrank import thresholds
 
         image, mask = checked_inputs(request, "esdiff", MIN_SIDE)
         h, w, c = image.shape
@@ -186,9 +192,7 @@ class EsdiffEngine:
                     raise UserError(f"option {k} must be a whole number (got {opts[k]!r})") from None
                 if not 1 <= lr_opts[k] <= (HANKEL_WIN ** 2 * 3 - 1 if k in ("rank", "rank_start") else 1000):
                     raise UserError(f"option {k} is out of range (got {opts[k]!r})")
-        # The nonlocal step's falling threshold assumes DDRM's low start from an interpolated guess; pc starts
-        # from pure noise (Table II, pc 30: 15-24 dB with it, 18-29 with Hankel), so it keeps the paper's step.
-        kind = opts.get("lowrank") or ("nonlocal" if scattered and sampler_name == "ddrm" else "hankel")
+        kind = opts.get("lowrank") or "hankel"  # the paper's step; 'nonlocal' was measured worse in the sampler
         if kind not in LOWRANK_KINDS:
             raise UserError(f"option lowrank must be one of {', '.join(LOWRANK_KINDS)} (got {kind!r})")
         ctx = make_context(known, hole_t, gen, use_mpt=bool(opts.get("mpt", True)), lr=bool(opts.get("lr", True)),
@@ -213,11 +217,19 @@ class EsdiffEngine:
                 out = np.concatenate([out, alpha], axis=2)
             return np.where(hole[:, :, None], np.clip(out, 0.0, 1.0), roi).astype(np.float32)
 
+        refine = opts.get("refine_rounds", REFINE_ROUNDS if scattered else 0)
+        if isinstance(refine, bool) or not isinstance(refine, (int, float)) or refine != int(refine) \
+                or not 0 <= refine <= 200:
+            raise UserError(f"option refine_rounds must be a whole number from 0 to 200 (got {refine!r})")
+        refine = int(refine)
         kwargs = {"corrector": bool(opts.get("corrector", True))} if sampler_name == "pc" else {}
         yield Progress("sample", 0, n_steps, f"{sampler_name}, {n_steps} steps")
         with torch.inference_mode():
             final = yield from sampling_events(SAMPLERS[sampler_name](score, noise, ctx, levels, gen, **kwargs),
                                                request, to_region, box)
+            if refine:  # scattered holes: the nonlocal low-rank refinement (see REFINE_ROUNDS)
+                final = yield from refine_events(final, known, hole_t, thresholds(refine, *NONLOCAL_SIGMA), request,
+                                                 to_region, box)
         for v in range(variants):
             out = image.copy()
             out[box.slices()] = to_region(final[v])
@@ -226,7 +238,7 @@ class EsdiffEngine:
                                   "region": (box.y0, box.x0, box.y1, box.x1), "device": str(device),
                                   "weights": str(opts.get("weights") or "shipped"),
                                   "start_sigma": start, "init": init or "none", "scattered": scattered,
-                                  "lr": {**lr_opts, "on": ctx.lr, "kind": kind}})
+                                  "lr": {**lr_opts, "on": ctx.lr, "kind": kind}, "refine_rounds": refine})
 
 
 def register(registry) -> None:

@@ -33,8 +33,9 @@ from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_fo
 from core.diffusion.unet import TinyUNet
 from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result,
-                               checked_inputs, sampling_events)
+                               checked_inputs, refine_events, sampling_events)
 from core.engines.internal_prior import load_prior
+from core.nonlocal_lowrank import thresholds
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
 from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
@@ -302,7 +303,10 @@ class InternalEngine:
             final = yield from sampling_events(steps, request, to_image, s_box)
         regions = [to_image(final[v]) for v in range(variants)]
         if lowrank_rounds > 0:
-            regions = yield from self._lowrank(regions, mask[s_box.slices()], lowrank_rounds, device, request)
+            x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
+            hole = torch.from_numpy(mask[s_box.slices()][None, None].astype(np.float32)).to(device)
+            x = yield from refine_events(x, x, hole, thresholds(lowrank_rounds, *SCATTERED_LOWRANK_SIGMA), request)
+            regions = [a.transpose(1, 2, 0) for a in x.float().cpu().numpy()]
         for v in range(variants):
             out = image.copy()
             out[s_box.slices()] = regions[v]
@@ -310,28 +314,6 @@ class InternalEngine:
                                   "train_steps": cfg.steps, "scattered": scattered, "lowrank_rounds": lowrank_rounds,
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
-
-    @staticmethod
-    def _lowrank(regions: list[np.ndarray], hole: np.ndarray, rounds: int, device: torch.device,
-                 request: InpaintRequest) -> Iterator[Event]:
-        """``rounds`` rounds of the nonlocal low-rank step + data consistency on each (h, w, C) region, the
-        threshold falling over SCATTERED_LOWRANK_SIGMA; known pixels come back exact. A round is the unit of
-        progress and of cancelling (~0.7 s for a 256x256 region on the dev CPU). Returns the regions."""
-        from core.nonlocal_lowrank import nonlocal_complete, threshold
-
-        first, last = SCATTERED_LOWRANK_SIGMA
-        x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
-        known = x
-        m = torch.from_numpy(hole[None, None].astype(np.float32)).to(device)
-        with torch.inference_mode():
-            for r in range(rounds):
-                if request.cancelled():
-                    raise Cancelled()
-                yield Progress("refine", r, rounds, f"low-rank refinement {r + 1}/{rounds}")
-                sigma = first * (last / first) ** (r / max(1, rounds - 1))
-                x = nonlocal_complete(x, known, m, [threshold(sigma)])
-        yield Progress("refine", rounds, rounds, "low-rank refinement done")
-        return [a.transpose(1, 2, 0) for a in x.float().cpu().numpy()]
 
     def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, n_steps: int = 4) -> torch.Tensor:
         """A few DDIM steps with fixed noise: cheap, and it changes only because the model does."""

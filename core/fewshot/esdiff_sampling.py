@@ -21,10 +21,11 @@ the inverse's 1 / (1 - M) never amplifies noise):
      by ADMM with an LMaFit start, its rank unstated; HKGM's code keeps 115 components. The rank may rise
      along the run, geometrically from ``rank_start`` at the first step to ``rank`` at the last: coarse
      structure first, and as many steps at each doubling of the rank. The engine uses HKGM's fixed 115 on
-     holes. On scattered pixels it uses the nonlocal variant (``Context.nonlocal_sigma``,
-     ``core.nonlocal_lowrank``): groups of similar 8x8 windows -- row subsets of the same Hankel matrix --
-     each hard-thresholded, two rounds per step, the threshold falling over the run (measured in
-     ``core.engines.esdiff``, SCATTERED_LR and NONLOCAL_SIGMA);
+     holes and 2 -> 60 with two rounds on scattered pixels (SCATTERED_LR). A nonlocal variant exists
+     (``Context.nonlocal_sigma``, ``core.nonlocal_lowrank``: groups of similar 8x8 windows -- row subsets of
+     the same Hankel matrix -- each hard-thresholded, the threshold falling over the run); on scattered
+     pixels the engine runs it as a refinement after sampling, where it measured better than inside the
+     sampler (``core.engines.esdiff``, REFINE_ROUNDS);
   3. DC: known pixels replaced by the observation (Eq. 22 with hard constraints), the hole clamped to [0, 1];
   4. iterative MPT: the consolidated RGB is re-encoded with the saved virtual mask.
 The sampler then continues from the score that points at the consolidated estimate,
