@@ -159,14 +159,19 @@ def main(argv: list[str] | None = None) -> int:
             k7 = dict(test_images("kodak"))["kodim07"]
             cases.append(("kodim07 strokes", k7, stroke_mask_for_bench(*k7.shape[:2], args.seed)))
         d = args.ddrm_steps
-        variants = [(f"ddrm {d} (MPT + LR)", "ddrm", d, {}), (f"ddrm {d}, MPT views off", "ddrm", d, {"mpt": False}),
-                    (f"ddrm {d}, LR off", "ddrm", d, {"lr": False}), (f"ddrm {d}, LR every step", "ddrm", d, {"lr_every": 1}),
+        variants = [(f"ddrm {d} (MPT + LR + refinement)", "ddrm", d, {}),
+                    (f"ddrm {d}, MPT views off", "ddrm", d, {"mpt": False}),
+                    (f"ddrm {d}, LR off", "ddrm", d, {"lr": False}),
+                    (f"ddrm {d}, refinement off", "ddrm", d, {"refine_rounds": 0}),
+                    (f"ddrm {d}, LR and refinement off", "ddrm", d, {"lr": False, "refine_rounds": 0}),
+                    (f"ddrm {d}, nonlocal LR in the sampler (+ refinement)", "ddrm", d, {"lowrank": "nonlocal"}),
+                    (f"ddrm {d}, LR every step", "ddrm", d, {"lr_every": 1}),
                     (f"ddrm {d}, HKGM's LR (rank 115)", "ddrm", d,
                      {"rank": 115, "rank_start": 115, "lr_iters": 1, "lr_every": max(1, d // 10)}),
                     ("ddrm 10", "ddrm", 10, {}), (f"pc {pc_steps}", "pc", pc_steps, {}),
                     (f"pc {pc_steps}, no corrector", "pc", pc_steps, {"corrector": False})]
         if not args.quick:
-            variants.insert(5, ("ddrm 50", "ddrm", 50, {}))
+            variants.insert(8, ("ddrm 50", "ddrm", 50, {}))
         for cname, truth, mask in cases:
             for vname, sampler, steps, opts in variants:
                 out, sec = m.esdiff(truth, mask, sampler, steps, **opts)
