@@ -434,6 +434,10 @@ def test_low_rank_refinement_reports_each_round_and_stops_when_cancelled(monkeyp
                                                 options=dict(QUICK, lowrank_rounds=3))))
     refine = [(e.step, e.total) for e in events if isinstance(e, Progress) and e.stage == "refine"]
     assert refine == [(0, 3), (1, 3), (2, 3), (3, 3)] and len(results(events)) == 1
+    previews = [e for e in events if isinstance(e, Preview) and e.stage == "refine"]
+    assert len(previews) == 3 and previews[-1].image.shape == (48, 48, 3)
+    final = results(events)[0].image
+    assert np.allclose(previews[-1].image[mask], final[mask], atol=1e-6)
     req = request_for(truth, mask, train_steps=None, steps=None, options=dict(QUICK, lowrank_rounds=3))
     seen = []
     with pytest.raises(Cancelled):

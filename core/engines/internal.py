@@ -35,10 +35,10 @@ from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result,
                                checked_inputs, refine_events, sampling_events)
 from core.engines.internal_prior import load_prior
-from core.nonlocal_lowrank import thresholds
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
 from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
+from core.nonlocal_lowrank import thresholds
 
 MIN_SIDE = 16
 
@@ -305,7 +305,8 @@ class InternalEngine:
         if lowrank_rounds > 0:
             x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
             hole = torch.from_numpy(mask[s_box.slices()][None, None].astype(np.float32)).to(device)
-            x = yield from refine_events(x, x, hole, thresholds(lowrank_rounds, *SCATTERED_LOWRANK_SIGMA), request)
+            x = yield from refine_events(x, x, hole, thresholds(lowrank_rounds, *SCATTERED_LOWRANK_SIGMA), request,
+                                         lambda t: t.permute(1, 2, 0).float().cpu().numpy(), s_box)
             regions = [a.transpose(1, 2, 0) for a in x.float().cpu().numpy()]
         for v in range(variants):
             out = image.copy()
