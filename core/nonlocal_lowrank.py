@@ -94,7 +94,7 @@ def group_lowrank(x: torch.Tensor, index: torch.Tensor, tau: float, patch: int =
     mean = groups.mean(1, keepdim=True)
     centred = groups - mean
     vals, vecs = eigh64(centred @ centred.transpose(1, 2))  # singular values^2 and left singular vectors
-    keep = (vals.clamp_min(0.0) > tau * tau).to(x.dtype if x.is_floating_point() else torch.float32)
+    keep = (vals.clamp_min(0.0) > tau * tau).to(vecs.dtype)
     low = vecs @ (keep[..., None] * (vecs.transpose(1, 2) @ centred)) + mean
     flat = index.reshape(-1)
     total = torch.zeros_like(cols).index_add_(1, flat, low.reshape(-1, low.shape[-1]).T)

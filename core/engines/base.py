@@ -114,6 +114,18 @@ def checked_inputs(request: InpaintRequest, engine: str, min_side: int) -> tuple
     return image, validate_mask(request.mask, (h, w))
 
 
+def whole_option(options: dict, name: str, default: int, lo: int, hi: int) -> int:
+    """``options[name]`` (or ``default``) as an int in [lo, hi], else one UserError naming the option.
+    Booleans, fractions and strings are refused rather than coerced."""
+    from core.errors import UserError
+
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or not lo <= value <= hi:
+        raise UserError(f"option {name} must be a whole number from {lo} to {hi} (got {value!r})")
+    return int(value)
+
+
 def sampling_events(steps: Iterator, request: InpaintRequest, to_region: Callable[[object], np.ndarray],
                     box: Box) -> Generator[Event, None, object]:
     """Progress and a Preview (of variant 0) for every step a sampler yields; stops within one step.

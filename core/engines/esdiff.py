@@ -34,7 +34,7 @@ import torch
 
 from core import runtime
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs,
-                               refine_events, sampling_events)
+                               refine_events, sampling_events, whole_option)
 from core.errors import UserError
 from core.masks import context_margin, grow_box, hole_bbox, is_scattered
 
@@ -217,11 +217,7 @@ class EsdiffEngine:
                 out = np.concatenate([out, alpha], axis=2)
             return np.where(hole[:, :, None], np.clip(out, 0.0, 1.0), roi).astype(np.float32)
 
-        refine = opts.get("refine_rounds", REFINE_ROUNDS if scattered else 0)
-        if isinstance(refine, bool) or not isinstance(refine, (int, float)) or refine != int(refine) \
-                or not 0 <= refine <= 200:
-            raise UserError(f"option refine_rounds must be a whole number from 0 to 200 (got {refine!r})")
-        refine = int(refine)
+        refine = whole_option(opts, "refine_rounds", REFINE_ROUNDS if scattered else 0, 0, 200)
         kwargs = {"corrector": bool(opts.get("corrector", True))} if sampler_name == "pc" else {}
         yield Progress("sample", 0, n_steps, f"{sampler_name}, {n_steps} steps")
         with torch.inference_mode():

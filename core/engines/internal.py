@@ -33,7 +33,7 @@ from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_fo
 from core.diffusion.unet import TinyUNet
 from core.engines.classical import cv_inpaint
 from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Loss, Preview, Progress, Result,
-                               checked_inputs, refine_events, sampling_events)
+                               checked_inputs, refine_events, sampling_events, whole_option)
 from core.engines.internal_prior import load_prior
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
@@ -153,14 +153,8 @@ class InternalEngine:
         if scattered and request.steps is None:
             n_steps = 1  # the one-step estimate, see SCATTERED_T_MIN
         use_cache = bool(opts.get("cache", True)) and not scattered
-        lowrank_rounds = opts.get("lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0)
-        try:
-            ok = int(lowrank_rounds) == lowrank_rounds and 0 <= int(lowrank_rounds) <= 100
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise UserError(f"option lowrank_rounds must be a whole number from 0 to 100 (got {lowrank_rounds!r})")
-        lowrank_rounds = int(lowrank_rounds)
+        lowrank_rounds = whole_option(opts, "lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0,
+                                      0, 100)
         cached = self.cache.lookup(image) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from core.fewshot.esdiff_model import impt, mpt, view_weights
 from core.lowrank import HANKEL_RANK, OVERLAP, TILE, lowrank_complete, tiled_map
-from core.nonlocal_lowrank import nonlocal_complete, threshold
+from core.nonlocal_lowrank import nonlocal_complete, thresholds
 
 SIGMA_MIN = 0.01
 SIGMA_MAX = 378.0
@@ -138,10 +138,8 @@ class Context:
 
     def thresholds_at(self, step: int, total: int) -> list[float]:
         """The nonlocal step's thresholds for the ``lr_iters`` rounds at ``step`` of ``total``."""
-        first, last = self.nonlocal_sigma
         n = max(1, self.lr_iters)
-        span = max(1, total * n - 1)
-        return [threshold(first * (last / first) ** ((step * n + r) / span)) for r in range(n)]
+        return thresholds(total * n, *self.nonlocal_sigma)[step * n:(step + 1) * n]
 
     def consolidate(self, x0_12: torch.Tensor, step: int = 0, total: int = 1,
                     lr: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
