@@ -101,8 +101,13 @@ class EnginePanel(QWidget):
             kw["device"] = self._fields["device"].currentData()
         if "train_steps" in self._fields and self._fields["train_steps"].value() > 0:
             kw["train_steps"] = self._fields["train_steps"].value()
+        options = {}
         if "weights" in self._fields and self._fields["weights"].currentData():
-            kw["options"] = {"weights": self._fields["weights"].currentData()}
+            options["weights"] = self._fields["weights"].currentData()
+        if "seam" in self._fields:
+            options["seam"] = self._fields["seam"].currentData()
+        if options:
+            kw["options"] = options
         return kw
 
     # -- weights of pretrained engines ----------------------------------------------------------------------
@@ -219,6 +224,16 @@ class EnginePanel(QWidget):
             add.setToolTip("Use a weights file (.safetensors)")
             add.clicked.connect(self._browse_weights)
             self._add("weights", "Weights", combo, add)
+        if caps.harmonizes_seams:
+            combo = QComboBox()
+            combo.addItem("Match the surroundings", "final")
+            combo.addItem("Match at every step", "steps")
+            combo.addItem("Off (the model's own colours)", "off")
+            self._restore_combo(combo, "seam", "final")
+            combo.setToolTip("Shift the fill's colours to meet the pixels around the hole, keeping its "
+                             "texture: on the result, at every sampling step (smoother), or not at all")
+            self._fields["seam"] = combo
+            self.advanced_form.addRow("Seam", combo)
         if caps.trains_per_image:
             spin = self._spin(0, 100000, "train_steps", 0, special="Preset's")
             spin.setToolTip("Training steps on this image (0 = what the preset uses)")

@@ -32,6 +32,9 @@ def _add_engine_args(p: argparse.ArgumentParser, default_engine: str = "internal
     p.add_argument("--no-cache", action="store_true", help="do not reuse or store a model trained for this image")
     p.add_argument("--weights", default=None,
                    help="weights file for a pretrained engine (esdiff, grig); default: the shipped one")
+    p.add_argument("--seam", default=None, choices=["final", "steps", "off"],
+                   help="match the fill's colours to the hole's surroundings (engines that do: internal): "
+                        "on the result (final, their default), at every sampling step, or off")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -93,31 +96,39 @@ def engine_options(args: argparse.Namespace) -> dict:
     options: dict = {"cache": not args.no_cache}
     if getattr(args, "weights", None):
         options["weights"] = args.weights
+    if getattr(args, "seam", None):
+        options["seam"] = args.seam
     return options
 
 
-def check_weights(engine_name: str, args: argparse.Namespace) -> None:
-    """A pretrained engine's weights are checked before any work: missing or damaged -> UserError."""
+def check_engine_args(engine_name: str, args: argparse.Namespace) -> None:
+    """Engine-specific arguments, checked before any work: a pretrained engine's weights (missing or
+    damaged -> UserError), a weights file or --seam for an engine that takes none."""
     from core.engines.registry import default_registry
 
-    caps = default_registry().capabilities(engine_name)
+    registry = default_registry()
+    caps = registry.capabilities(engine_name)
     if caps.needs_weights:
         from core.fewshot.common import load_weights
 
         load_weights(args.weights, engine_name)
     elif getattr(args, "weights", None):
         raise UserError(f"engine '{engine_name}' takes no weights file (it learns from the image)")
+    if getattr(args, "seam", None) and not caps.harmonizes_seams:
+        able = ", ".join(n for n in registry.names() if registry.capabilities(n).harmonizes_seams)
+        raise UserError(f"engine '{engine_name}' does no seam harmonisation (--seam is for: {able})")
 
 
-def run_engine_cli(engine_name: str, image, mask, args, label: str = "") -> "object":
-    """Run a registered engine on float image + bool mask with a progress bar; returns the last Result."""
+def run_engine_cli(engine_name: str, image, mask, args, label: str = "", options: dict | None = None) -> "object":
+    """Run a registered engine on float image + bool mask with a progress bar; returns the last Result.
+    ``options``: engine options the caller implies (the command line's own win)."""
     from core.engines.base import InpaintRequest, Progress, Result
     from core.engines.registry import default_registry
 
     engine = default_registry().get(engine_name)
     request = InpaintRequest(image=image, mask=mask, seed=args.seed, preset=args.preset, sampler=args.sampler,
                              steps=args.steps, train_steps=args.train_steps, device=args.device,
-                             options=engine_options(args))
+                             options={**(options or {}), **engine_options(args)})
     bar, result = ProgressBar(label, args.quiet), None
     try:
         for ev in engine.run(request):
@@ -145,7 +156,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     img = load_image(args.image)
     check_writable(args.out, img)  # before the work, so a bad path costs nothing
     mask = validate_mask(load_mask(args.mask, (img.height, img.width)), (img.height, img.width))
-    check_weights(args.engine, args)
+    check_engine_args(args.engine, args)
     if caps.max_channels is not None and img.channels > caps.max_channels:
         raise UserError(f"engine '{args.engine}' takes at most {caps.max_channels} channels; "
                         f"{args.image} has {img.channels}")
@@ -175,6 +186,8 @@ def cmd_engines(_args: argparse.Namespace) -> int:
             flags.append("seed")
         if c.supports_variants:
             flags.append("variants")
+        if c.harmonizes_seams:
+            flags.append("seam harmonisation")
         flags.append("channels " + ("any" if c.max_channels is None else f"<= {c.max_channels}"))
         flags.append("devices " + "/".join(c.devices))
         print(f"{entry.name:10s} {c.title}\n{'':10s} {'; '.join(flags)}")

@@ -29,7 +29,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.cli import EXIT_OK, check_weights, run_engine_cli
+    from core.cli import EXIT_OK, check_engine_args, run_engine_cli
     from core.engines.registry import default_registry
     from core.io import load_mask
     from core.material import MaterialRepair, check_output, load_map_set, save_map_set
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     mask = load_mask(mask_path, (mapset.height, mapset.width))
     check_output(mapset, args.out)
     repair = MaterialRepair(mapset, mask, args.engine, args.separate)  # validates mask and channel counts
-    check_weights(args.engine, args)
+    check_engine_args(args.engine, args)
     if not args.quiet:
         print(f"material: {mapset.describe()}", file=sys.stderr)
         for m in mapset.maps:
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
                       "use --normal-convention dx if it is DirectX", file=sys.stderr)
     for job in repair.jobs:
         label = f"{job.label}: " if job.label else ("joint: " if len(mapset.maps) > 1 else "")
-        repair.set_result(job, run_engine_cli(args.engine, job.image, repair.mask, args, label=label))
+        repair.set_result(job, run_engine_cli(args.engine, job.image, repair.mask, args, label=label,
+                                              options=repair.engine_options(job)))
     save_map_set(repair.finish().mapset, args.out)
     print(args.out)
     return EXIT_OK

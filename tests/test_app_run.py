@@ -162,7 +162,7 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     plain = Capabilities(title="Plain", description="no options", instant=True)
     rich = Capabilities(title="Rich", description="all options", trains_per_image=True, samplers=("a", "b"),
                         default_sampler="b", presets=("fast", "best"), supports_seed=True, supports_variants=True,
-                        supports_steps=True, devices=("cpu", "cuda"))
+                        supports_steps=True, harmonizes_seams=True, devices=("cpu", "cuda"))
     gray = Capabilities(title="Gray only", description="one channel", max_channels=1)
     for name, caps in (("plain", plain), ("rich", rich), ("gray", gray)):
         reg.register(name, caps, lambda n=name, c=caps: FakeEngine(n, c))
@@ -170,22 +170,25 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     p = w.panel
     assert [p.engine_combo.itemText(i) for i in range(p.engine_combo.count())] == ["Plain", "Rich", "Gray only"]
     assert p.engine_name() == "rich"  # the default: the first engine that learns from the image
-    assert {n for n in ("preset", "sampler", "steps", "seed", "variants", "device", "train_steps")
-            if p.field(n) is not None} == {"preset", "sampler", "steps", "seed", "variants", "device", "train_steps"}
+    fields = ("preset", "sampler", "steps", "seed", "variants", "device", "train_steps", "seam")
+    assert {n for n in fields if p.field(n) is not None} == set(fields)
     p.field("preset").setCurrentIndex(p.field("preset").findData("best"))
     p.field("sampler").setCurrentIndex(p.field("sampler").findData("a"))
     p.field("steps").setValue(12)
     p.field("train_steps").setValue(34)
     p.field("device").setCurrentIndex(p.field("device").findData("cpu"))
     assert p.request_kwargs() == {"preset": "best", "sampler": "a", "steps": 12, "seed": 0, "variants": 1,
-                                  "device": "cpu", "train_steps": 34}
+                                  "device": "cpu", "train_steps": 34, "options": {"seam": "final"}}
+    p.field("seam").setCurrentIndex(p.field("seam").findData("off"))
+    assert p.request_kwargs()["options"] == {"seam": "off"}
     select_engine(w, "plain")
-    assert all(p.field(n) is None for n in ("preset", "sampler", "steps", "seed", "variants", "device"))
+    assert all(p.field(n) is None for n in fields)
     assert p.request_kwargs() == {}
     assert not p.advanced.isVisibleTo(w)
     # choices are remembered per engine
     select_engine(w, "rich")
     assert p.field("steps").value() == 12 and p.field("preset").currentData() == "best"
+    assert p.field("seam").currentData() == "off"
     # an engine that cannot take this image's channels cannot be started, and says why
     path = write_png(tmp_path / "c.png", texture_u8())
     w.open_path(path)

@@ -112,6 +112,8 @@ def _bad_cases(f) -> dict[str, list[str]]:
         "unknown preset": ["inpaint", rgb, "--mask", mask, "--out", out, "--preset", "turbo"],
         "unknown sampler": ["inpaint", rgb, "--mask", mask, "--out", out, *internal, "--sampler", "euler"],
         "steps out of range": ["inpaint", rgb, "--mask", mask, "--out", out, *internal[:-2], "--steps", "0"],
+        "--seam for telea": ["inpaint", rgb, "--mask", mask, "--out", out, *telea, "--seam", "off"],
+        "unknown --seam": ["inpaint", rgb, "--mask", mask, "--out", out, *internal, "--seam", "blend"],
     }
 
 
@@ -283,6 +285,7 @@ def test_messages_name_the_problem(files, capsys):
     assert "empty" in last("empty mask")
     assert "nofolder" in last("output folder missing")
     assert "nope.png" in last("missing image")
+    assert "does no seam harmonisation" in last("--seam for telea") and "internal" in last("--seam for telea")
     if not _cuda_available():
         assert "cuda" in last("cuda on a cpu machine (telea)")
 
@@ -294,3 +297,5 @@ def test_engines_lists_the_builtin_engines(capsys):
     for name in ("telea", "ns", "internal"):
         assert name in names
     assert "samplers ddpm/ddim/ddrm" in stdout
+    internal_line = stdout[stdout.index("internal "):].splitlines()[1]
+    assert "seam harmonisation" in internal_line

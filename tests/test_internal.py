@@ -197,6 +197,29 @@ def test_bad_requests_are_user_errors(image48, mask48):
         list(eng.run(request_for(image48[:8, :8], mask48[:8, :8] | True)))
 
 
+def test_seam_options_are_checked(image48, mask48):
+    eng = make_engine()
+    for opts in (dict(seam="blend"), dict(seam_channels=[3]), dict(seam_channels=[True]), dict(seam_channels="0"),
+                 dict(seam_radius=-1), dict(seam_radius=2.5)):
+        with pytest.raises(UserError, match="seam"):
+            list(eng.run(request_for(image48, mask48, options=dict(QUICK, **opts))))
+
+
+def test_seam_harmonisation_moves_only_the_chosen_channels_inside_the_hole(image48, mask48):
+    runs = {}
+    for label, opts in {"off": dict(seam="off"), "final": dict(seam="final"),
+                        "first": dict(seam="final", seam_channels=[0]), "steps": dict(seam="steps")}.items():
+        runs[label] = results(make_engine().run(request_for(image48, mask48, options=dict(QUICK, **opts))))[0]
+    known = ~mask48
+    for res in runs.values():
+        assert np.array_equal(res.image[known], image48[known])
+    off, final, first = runs["off"].image, runs["final"].image, runs["first"].image
+    assert np.abs(final - off)[mask48].mean() > 1e-3  # the same sample, shifted
+    assert np.abs(first[:, :, 0] - final[:, :, 0])[mask48].max() < 1e-5  # channel 0 as when all are harmonised
+    assert np.array_equal(first[:, :, 1:], off[:, :, 1:])  # the others as the model left them
+    assert not np.array_equal(runs["steps"].image, final)
+
+
 def test_cuda_on_a_cpu_only_machine_is_a_user_error(image48, mask48):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

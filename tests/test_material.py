@@ -227,6 +227,35 @@ def test_joint_and_separate_repairs_stream_previews_and_keep_normals_unit(tmp_pa
         assert np.array_equal(a.image.pixels[~mask], b.image.pixels[~mask])
 
 
+def test_seam_harmonisation_leaves_normal_maps_alone_and_callers_can_override(tmp_path, monkeypatch):
+    from core.engines.registry import default_registry
+    from core.material import MaterialRepair
+
+    write_material(tmp_path)
+    ms = load_map_set(tmp_path)
+    mask = np.zeros((32, 32), bool)
+    mask[6:18, 4:20] = True
+    joint = MaterialRepair(ms, mask, "internal")
+    job = joint.jobs[0]
+    normal_cols = set(joint.plan.model_channels(next(i for i, m in enumerate(ms.maps) if m.is_normal)))
+    chosen = joint.engine_options(job)["seam_channels"]
+    assert chosen and not normal_cols & {job.columns[k] for k in chosen}
+    assert len(chosen) == len(job.columns) - len(normal_cols)
+    sep = MaterialRepair(ms, mask, "internal", separate=True)
+    for j in sep.jobs:
+        expected = [] if ms.maps[j.map_indices[0]].is_normal else list(range(len(j.columns)))
+        assert sep.engine_options(j)["seam_channels"] == expected
+    assert MaterialRepair(ms, mask, "telea").engine_options(job) == {}  # engines that do not harmonise
+    # what the engine receives: the set's channels, unless the caller chose
+    seen = []
+    engine = default_registry().get("internal")
+    real_run = type(engine).run
+    monkeypatch.setattr(type(engine), "run", lambda self, req: (seen.append(dict(req.options)), real_run(self, req))[1])
+    run_material(ms, mask, "internal", **FAST)
+    run_material(ms, mask, "internal", **{**FAST, "options": {**FAST["options"], "seam_channels": [0]}})
+    assert seen[0]["seam_channels"] == chosen and seen[1]["seam_channels"] == [0]
+
+
 def test_closing_the_stream_stops_the_work(tmp_path):
     write_material(tmp_path)
     ms = load_map_set(tmp_path)

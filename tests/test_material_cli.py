@@ -41,6 +41,24 @@ def test_cli_writes_every_map_with_its_name_and_depth(tmp_path, capsys):
         assert np.array_equal(got[~hole], px[~hole]), name
 
 
+def test_cli_leaves_normal_maps_out_of_seam_harmonisation_unless_told(tmp_path, capsys, monkeypatch):
+    from core.engines.internal import InternalEngine
+
+    seen = []
+    real_run = InternalEngine.run
+    monkeypatch.setattr(InternalEngine, "run", lambda self, req: (seen.append(dict(req.options)), real_run(self, req))[1])
+    write_material(tmp_path / "mat")
+    mask = _mask(tmp_path / "mask.png")
+    for extra in ([], ["--seam", "steps"]):
+        rc = main(["inpaint-material", str(tmp_path / "mat"), "--mask", str(mask), "--out", str(tmp_path / f"out{len(extra)}"),
+                   "--engine", "internal", "--train-steps", "1", "--steps", "1", "--no-cache", "-q", *extra])
+        assert rc == 0, capsys.readouterr().err
+    # the test material stacks base colour (3), normal (3) and three one-channel maps: 9 modelled channels
+    assert [o.get("seam") for o in seen] == [None, "steps"]
+    for o in seen:
+        assert o["seam_channels"] == [0, 1, 2, 6, 7, 8]
+
+
 def test_cli_separate_mode(tmp_path, capsys):
     write_material(tmp_path / "mat")
     mask = _mask(tmp_path / "mask.png")

@@ -106,6 +106,19 @@ class MaterialRepair:
         self.info: dict = {"engine": engine, "mode": "separate" if separate else "joint",
                            "channels": self.plan.n_model, "runs": []}
 
+    def seam_channels(self, job: MaterialJob) -> list[int]:
+        """The job's columns that seam harmonisation may shift: all but normal vectors, whose grooves and
+        ridges make the seam's local means differ for reasons no offset should carry into the hole."""
+        normal_cols = {e[1] for j in job.map_indices if self.mapset.maps[j].is_normal
+                       for e in self.plan.entries[j] if e[0] == "model"}
+        return [k for k, col in enumerate(job.columns) if col not in normal_cols]
+
+    def engine_options(self, job: MaterialJob) -> dict:
+        """Engine options this map set implies for ``job``; a caller's own options take precedence."""
+        if not self.registry.capabilities(self.engine).harmonizes_seams:
+            return {}
+        return {"seam_channels": self.seam_channels(job)}
+
     def preview(self, job: MaterialJob, region: np.ndarray) -> dict[int, np.ndarray]:
         sub_maps = MapSet([self.mapset.maps[j] for j in job.map_indices], self.mapset.folder)
         return _tidy_normals(self.mapset, dict(zip(job.map_indices, unstack(region, sub_maps, job.plan))))
@@ -129,7 +142,8 @@ def inpaint_material(mapset: MapSet, mask: np.ndarray, engine: str = "internal",
     eng = repair.registry.get(engine)
     for job in repair.jobs:
         result = None
-        for ev in eng.run(InpaintRequest(image=job.image, mask=repair.mask, **request_args)):
+        fields = {**request_args, "options": {**repair.engine_options(job), **(request_args.get("options") or {})}}
+        for ev in eng.run(InpaintRequest(image=job.image, mask=repair.mask, **fields)):
             if isinstance(ev, Progress):
                 yield Progress(ev.stage, ev.step, ev.total, f"{job.label}: {ev.message}" if job.label else ev.message)
             elif isinstance(ev, Loss):

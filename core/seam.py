@@ -1,0 +1,102 @@
+"""Seam harmonisation: keep a fill's texture, match its low frequencies to the pixels around the hole.
+
+A generated fill can be sharp and plausible yet sit a few levels off the surrounding colour, so the hole
+shows as a patch (the internal engine's fills on materials: acg_metal055a's base colour 0.023 too dark on
+average). Gradient-domain blending (Perez et al., "Poisson image editing", 2003 -- what a healing brush
+does) fixes that: the result f keeps the fill's gradients inside the hole and meets the known pixels at
+the seam. With f = fill + c, the correction c is harmonic inside the hole (discrete Laplace equation) with
+the seam's mismatch as boundary data, so it carries no texture of its own.
+
+The mismatch is measured between local means, not single pixels: known pixels within ``radius`` of the
+seam's outer side against fill pixels within ``radius`` of its inner side. Pixel-to-pixel differences
+carry both sides' texture, and the harmonic interpolation would smear that noise into thin holes.
+
+Pure torch on the tensors' own device; solved by conjugate gradients, one system per image and channel.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# The internal engine's fast fills, harmonised after sampling, hole PSNR on bench.quality's dev images (Brodatz
+# textures / Kodak photos x strokes / box, 256 px) and bench.material's mean render PSNR, against no harmonisation
+# (13.74 / 11.75 / 12.07 / 13.04 dB; 23.95 dB): radius 2: 13.47 / 11.57 / 12.08 / 12.76; 4: 13.52 / 11.53 /
+# 13.07 / 13.25, 24.86; 8: 13.73 / 11.64 / 13.96 / 13.66, 24.73; 12: 13.79 / 11.73 / 14.08 / 13.74, 24.58;
+# 24: 13.87 / 11.76 / 13.91 / 13.61, 24.38. Sharpness moved by at most 0.01 in any group. Averaging the seam's
+# mismatch along the seam as well (radius 4 or 16 along it) did no better.
+DEFAULT_RADIUS = 8
+
+
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum of the 4-neighbours of every pixel, zero beyond the image edge."""
+    p = F.pad(x, (1, 1, 1, 1))
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+
+
+def _local_mean(x: torch.Tensor, weight: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean of x over the pixels where weight = 1 within a (2r+1)^2 window (x itself where r = 0)."""
+    if radius <= 0:
+        return x
+    k = 2 * radius + 1
+    num = F.avg_pool2d(x * weight, k, stride=1, padding=radius)
+    den = F.avg_pool2d(weight, k, stride=1, padding=radius)
+    return num / den.clamp_min(1e-6)
+
+
+def harmonic_correction(fill: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, radius: int = DEFAULT_RADIUS,
+                        max_iters: int | None = None, tol: float = 1e-4) -> torch.Tensor:
+    """The correction c (zero outside the hole) that makes ``fill + c`` meet ``known`` at the seam.
+
+    fill, known: (B, C, H, W); mask: (B, 1, H, W), 1 = hole. For every hole pixel p,
+    deg(p) c_p - sum_{q in hole} c_q = sum_{q known} (m_known(q) - m_fill(p)) over its 4-neighbours q, where
+    m_* are the local means; edges of the image are free (no condition there).
+    """
+    work = torch.float32 if fill.dtype in (torch.float16, torch.bfloat16) else fill.dtype
+    fill, known = fill.to(work), known.to(work)
+    hole = (mask > 0.5).to(work)
+    kn = 1.0 - hole
+    deg = _neighbour_sum(torch.ones_like(hole))
+    m_known = _local_mean(known, kn, radius)
+    m_fill = _local_mean(fill, hole, radius)
+    n_known = _neighbour_sum(kn) * hole
+    rhs = (_neighbour_sum(m_known * kn) - n_known * m_fill) * hole
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        v = v * hole
+        return (deg * v - _neighbour_sum(v)) * hole
+
+    if max_iters is None:  # CG needs about as many iterations as the hole is wide; 4x that is ample
+        max_iters = 4 * int(max(fill.shape[-2:])) + 50
+    x = torch.zeros_like(fill)
+    r = rhs.clone()
+    p = r.clone()
+    dims = (-2, -1)
+    rs = (r * r).sum(dims, keepdim=True)
+    stop = (tol ** 2) * rs.clamp_min(1e-20)
+    for it in range(max_iters):
+        ap = apply(p)
+        alpha = rs / (p * ap).sum(dims, keepdim=True).clamp_min(1e-20)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = (r * r).sum(dims, keepdim=True)
+        if it % 8 == 7 and bool((rs_new <= stop).all()):  # checked now and then: on a GPU each check syncs
+            break
+        p = r + (rs_new / rs.clamp_min(1e-20)) * p
+        rs = rs_new
+    return x * hole
+
+
+def harmonize(fill: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, radius: int = DEFAULT_RADIUS,
+              lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> torch.Tensor:
+    """``fill`` with its hole shifted to meet the known pixels (known pixels returned exactly as ``known``).
+
+    lo / hi (broadcastable to fill): the data range to clamp the corrected hole to.
+    """
+    out = fill.to(torch.float32 if fill.dtype in (torch.float16, torch.bfloat16) else fill.dtype)
+    out = out + harmonic_correction(out, known, mask, radius)
+    if lo is not None:
+        out = torch.maximum(out, lo)
+    if hi is not None:
+        out = torch.minimum(out, hi)
+    hole = mask > 0.5
+    return torch.where(hole, out, known.to(out.dtype)).to(fill.dtype)
