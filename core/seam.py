@@ -25,6 +25,7 @@ import torch.nn.functional as F
 # 24: 13.87 / 11.76 / 13.91 / 13.61, 24.38. Sharpness moved by at most 0.01 in any group. Averaging the seam's
 # mismatch along the seam as well (radius 4 or 16 along it) did no better.
 DEFAULT_RADIUS = 8
+COARSE_SIDE = 64  # regions at least twice this on their short side are solved coarse to fine
 
 
 def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
@@ -67,12 +68,23 @@ def harmonic_correction(fill: torch.Tensor, known: torch.Tensor, mask: torch.Ten
 
     if max_iters is None:  # CG needs about as many iterations as the hole is wide; 4x that is ample
         max_iters = 4 * int(max(fill.shape[-2:])) + 50
-    x = torch.zeros_like(fill)
-    r = rhs.clone()
-    p = r.clone()
+    h, w = fill.shape[-2:]
+    if min(h, w) >= 2 * COARSE_SIDE:
+        # Coarse to fine: the correction is smooth, so half resolution gets its broad shape in a quarter of the
+        # pixels and CG here only refines it (a 512 px box in a 1024 px region: 12.8 s -> 1.2 s, 2 threads).
+        def half(t: torch.Tensor, pool) -> torch.Tensor:
+            return pool(F.pad(t, (0, w % 2, 0, h % 2), mode="replicate"), 2)
+
+        coarse = harmonic_correction(half(fill, F.avg_pool2d), half(known, F.avg_pool2d), half(hole, F.max_pool2d),
+                                     max(1, radius // 2), tol=tol)
+        x = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w] * hole
+    else:
+        x = torch.zeros_like(fill)
     dims = (-2, -1)
+    r = rhs - apply(x)
+    p = r.clone()
     rs = (r * r).sum(dims, keepdim=True)
-    stop = (tol ** 2) * rs.clamp_min(1e-20)
+    stop = (tol ** 2) * (rhs * rhs).sum(dims, keepdim=True).clamp_min(1e-20)
     for it in range(max_iters):
         ap = apply(p)
         alpha = rs / (p * ap).sum(dims, keepdim=True).clamp_min(1e-20)
