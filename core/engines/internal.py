@@ -296,7 +296,7 @@ class InternalEngine:
         # Seam harmonisation: a model trained for a few hundred steps gets the texture right more often than
         # the local colour (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves
         # its low frequencies to meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box,
-        # -0.01 / -0.11 on textures, material render +0.8 dB (core.seam's numbers). 'steps' harmonises every
+        # -0.01 / -0.11 on textures, material render +0.7 dB (README; core.seam). 'steps' harmonises every
         # step's estimate, so the model continues from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 /
         # -0.6 and smoother fills (sharpness 0.54 on the Kodak box), hence not the default.
         seam = opts.get("seam", "final")
