@@ -101,6 +101,31 @@ SCATTERED_LOWRANK_SIGMA = (0.12, 0.01)
 PIXELS_PER_STEP = 8 * 64 * 64
 
 
+def seam_settings(opts: dict, channels: int, scattered: bool) -> tuple[str, int, list[int] | None]:
+    """The request's seam harmonisation (core.seam): mode, radius, channels (None = all); bad values -> UserError.
+
+    A model trained for a few hundred steps gets the texture right more often than the local colour
+    (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves its low frequencies to
+    meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box, -0.01 / -0.11 on textures,
+    material render +0.7 dB (README; core.seam). 'steps' harmonises every step's estimate, so the model
+    continues from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 / -0.6 and smoother fills
+    (sharpness 0.54 on the Kodak box), hence not the default. Scattered holes have no seam to speak of.
+    """
+    mode = opts.get("seam", "final")
+    if mode not in ("final", "steps", "off"):
+        raise UserError(f"unknown seam '{mode}' (use final, steps or off)")
+    radius = whole_option(opts, "seam_radius", DEFAULT_RADIUS, 0, 64)
+    chosen = opts.get("seam_channels")
+    if chosen is not None:
+        if not isinstance(chosen, (list, tuple)) or not all(
+                isinstance(k, int) and not isinstance(k, bool) and 0 <= k < channels for k in chosen):
+            raise UserError(f"seam_channels must list channel indices between 0 and {channels - 1}")
+        chosen = sorted(set(chosen))
+    if scattered or chosen == []:
+        mode = "off"
+    return mode, radius, chosen
+
+
 def train_region(mask: np.ndarray) -> Box:
     """Where training crops come from: the hole's neighbourhood, wide enough to hold the image's texture."""
     box = hole_bbox(mask)
@@ -160,6 +185,7 @@ class InternalEngine:
         use_cache = bool(opts.get("cache", True)) and not scattered
         lowrank_rounds = whole_option(opts, "lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0,
                                       0, 100)
+        seam, seam_radius, seam_channels = seam_settings(opts, c, scattered)  # checked before any work
         cached = self.cache.lookup(image) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
@@ -293,26 +319,6 @@ class InternalEngine:
             init = torch.from_numpy(np.ascontiguousarray(((guess - mean) / std).transpose(2, 0, 1))).to(device)[None]
             init = _pad8(init)[0].expand(variants, -1, -1, -1)
         sampler = SAMPLERS[sampler_name]
-        # Seam harmonisation: a model trained for a few hundred steps gets the texture right more often than
-        # the local colour (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves
-        # its low frequencies to meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box,
-        # -0.01 / -0.11 on textures, material render +0.7 dB (README; core.seam). 'steps' harmonises every
-        # step's estimate, so the model continues from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 /
-        # -0.6 and smoother fills (sharpness 0.54 on the Kodak box), hence not the default.
-        seam = opts.get("seam", "final")
-        if seam not in ("final", "steps", "off"):
-            raise UserError(f"unknown seam '{seam}' (use final, steps or off)")
-        seam_radius = whole_option(opts, "seam_radius", DEFAULT_RADIUS, 0, 64)
-        seam_channels = opts.get("seam_channels")
-        if seam_channels is not None:
-            if not isinstance(seam_channels, (list, tuple)) or not all(
-                    isinstance(k, int) and not isinstance(k, bool) and 0 <= k < c for k in seam_channels):
-                raise UserError(f"seam_channels must list channel indices between 0 and {c - 1}")
-            seam_channels = sorted(set(seam_channels))
-            if not seam_channels:
-                seam = "off"
-        if scattered:
-            seam = "off"
         known_b = s_img.expand(variants, -1, -1, -1)
         mask_b = s_mask.expand(variants, -1, -1, -1)
         yield Progress("sample", 0, len(timesteps), f"{sampler_name}, {len(timesteps)} steps")
