@@ -1,12 +1,16 @@
 """Material benchmark (issue 5): joint internal diffusion vs per-map internal diffusion vs Telea per map.
 
-    python -m bench.material [--preset fast] [--materials acg_rock058,des19_parquet_floor] [--size 256]
+    python -m bench.material [--preset fast] [--materials acg_rock058,des19_parquet_floor] [--size 256] [--seeds 0,1,2]
 
 On a centre crop (native pixels, no resampling) of every map set in ../shared/data/svbrdf, with one
-reproducible free-form stroke mask per material, it repairs the set three ways and prints:
+reproducible free-form stroke mask per material and seed (the seed also seeds the engine), it repairs the set
+three ways and prints:
 per-map hole PSNR (stored values, [0, 1]); the render error -- PSNR inside the hole of the material rendered
 (core.material.shading, GGX) under the fixed lights ``BENCH_LIGHTS``, against the renders of the original
-maps; the largest deviation of the saved normals from unit length in the hole; seconds per material.
+maps; the render's sharpness in the hole (bench.common.sharpness_ratio, 1.0 = as detailed as the truth's render,
+so a blur shows as a low number); the largest deviation of the saved normals from unit length in the hole;
+seconds per material. With several seeds, the summary averages each material over its masks and counts wins
+both on those means and case by case: one mask decides a single-case ranking by a few dB.
 Writes bench/out/material.json and a contact sheet bench/out/material_sheet.png (maps and renders).
 No model cache: every internal run trains from zero, with the same seed and preset.
 """
@@ -20,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from bench.common import (DATA, OUT, Timer, add_option_argument, contact_sheet, hole_psnr, parse_options, print_table,
-                          show_hole)
+                          sharpness_ratio, show_hole)
 from core import runtime
 from core.io import ImageData
 from core.masks import stroke_mask_for_bench
@@ -60,6 +64,11 @@ def render_psnr(result: MapSet, truth_renders: list[np.ndarray], mask: np.ndarra
     return float(10 * np.log10(1.0 / max(err, 1e-12)))
 
 
+def render_sharpness(result: MapSet, truth_renders: list[np.ndarray], mask: np.ndarray) -> float:
+    """The sharpness ratio of the renders in the hole, averaged over the lights."""
+    return float(np.mean([sharpness_ratio(r, t, mask) for r, t in zip(renders(result), truth_renders)]))
+
+
 def normal_unit_error(ms: MapSet, mask: np.ndarray) -> float:
     m = ms.get("normal")
     if m is None or not m.is_normal:
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--materials", default="", help="comma-separated folder names (default: all)")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds: one mask (and engine seed) per seed")
     ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
     add_option_argument(ap, "init=telea or strength=0.5")
     ap.add_argument("--json", default=str(OUT / "material.json"))
@@ -103,26 +112,32 @@ def main(argv: list[str] | None = None) -> int:
         if m not in METHODS:
             raise SystemExit(f"unknown method {m!r} (use {', '.join(METHODS)})")
 
+    try:
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds wants comma-separated whole numbers, got {args.seeds!r}") from None
     records, sheet_rows = [], []
-    for i, name in enumerate(names):
+    for seed, i, name in ((s, i, n) for s in seeds or [0] for i, n in enumerate(names)):
         truth = crop_set(load_map_set(root / name), args.size)
-        mask = stroke_mask_for_bench(truth.height, truth.width, args.seed + i)
+        mask = stroke_mask_for_bench(truth.height, truth.width, seed + i)
         truth_renders = renders(truth)
         rows = {"truth": truth}
         for method in methods:
             engine, separate = METHODS[method]
             with Timer() as tm:
-                res = run_material(truth, mask, engine, separate, seed=args.seed, preset=args.preset,
+                res = run_material(truth, mask, engine, separate, seed=seed, preset=args.preset,
                                    train_steps=args.train_steps, options=options)
-            rec = {"material": name, "method": method, "hole": float(mask.mean()), "seconds": tm.seconds,
+            rec = {"material": name, "seed": seed, "method": method, "hole": float(mask.mean()), "seconds": tm.seconds,
                    "render_psnr": render_psnr(res.mapset, truth_renders, mask),
+                   "render_sharpness": render_sharpness(res.mapset, truth_renders, mask),
                    "normal_unit_err": normal_unit_error(res.mapset, mask), "maps": {}}
             for got, ref in zip(res.mapset.maps, truth.maps):
                 rec["maps"][SHORT[got.kind]] = hole_psnr(got.values(), ref.values(), mask)
             records.append(rec)
             rows[method] = res.mapset
             maps_txt = "  ".join(f"{k} {v:5.2f}" for k, v in rec["maps"].items())
-            print(f"  {name:24s} {method:17s} render {rec['render_psnr']:6.2f} dB | {maps_txt} | "
+            print(f"  {name:24s} seed {seed} {method:17s} render {rec['render_psnr']:6.2f} dB "
+                  f"sharp {rec['render_sharpness']:.2f} | {maps_txt} | "
                   f"|n|-1 <= {rec['normal_unit_err']:.4f} | {tm.seconds:6.1f} s", flush=True)
         base = truth.get("basecolor")
         row = [show_hole(base.values()[:, :, :3] if base else renders(truth)[0], mask)]
@@ -140,25 +155,38 @@ def main(argv: list[str] | None = None) -> int:
     def cell(v):  # a map left exactly as it was (uniform maps are filled with their constant)
         return "-" if v is None else ("exact" if v >= 100 else v)
 
-    table = [[r["material"], r["method"], *[cell(r["maps"].get(k)) for k in kinds], r["render_psnr"],
-              r["normal_unit_err"], r["seconds"]] for r in records]
+    table = [[r["material"], r["seed"], r["method"], *[cell(r["maps"].get(k)) for k in kinds], r["render_psnr"],
+              r["render_sharpness"], r["normal_unit_err"], r["seconds"]] for r in records]
     print()
-    print_table(["material", "method", *[f"{k} PSNR" for k in kinds], "render PSNR", "max||n|-1|", "s"], table,
+    print_table(["material", "seed", "method", *[f"{k} PSNR" for k in kinds], "render PSNR", "render sharpness",
+                 "max||n|-1|", "s"], table,
                 title=f"Material repair, {args.size}x{args.size} crops, preset {args.preset}, stroke masks "
                       f"({time.strftime('%Y-%m-%d %H:%M')}, {runtime.physical_cores()} cores)")
     summary = []
     for method in methods:
         sel = [r for r in records if r["method"] == method]
         summary.append([method, len(sel), float(np.mean([r["render_psnr"] for r in sel])),
+                        float(np.mean([r["render_sharpness"] for r in sel])),
                         float(np.nanmax([r["normal_unit_err"] for r in sel])), float(np.mean([r["seconds"] for r in sel]))])
+    if len(seeds) > 1:
+        means = [[name, method, float(np.mean([r["render_psnr"] for r in records
+                                               if r["material"] == name and r["method"] == method]))]
+                 for name in names for method in methods]
+        print()
+        print_table(["material", "method", f"render PSNR, mean of {len(seeds)} masks"], means, title="Per material")
     print()
-    print_table(["method", "n", "mean render PSNR", "max||n|-1|", "s/material"], summary, title="Summary")
+    print_table(["method", "n", "mean render PSNR", "render sharpness", "max||n|-1|", "s/material"], summary,
+                title="Summary")
     if "joint internal" in methods and len(methods) > 1:
-        wins = 0
-        for name in names:
-            by = {r["method"]: r["render_psnr"] for r in records if r["material"] == name}
-            wins += all(by["joint internal"] > v for k, v in by.items() if k != "joint internal")
-        print(f"\njoint internal has the best render PSNR on {wins}/{len(names)} materials")
+        print()
+        for label, key in (("materials (mean over the masks)", lambda r: r["material"]),
+                           ("cases (material x mask)", lambda r: (r["material"], r["seed"]))):
+            groups: dict = {}
+            for r in records:
+                groups.setdefault(key(r), {}).setdefault(r["method"], []).append(r["render_psnr"])
+            wins = sum(all(np.mean(by["joint internal"]) > np.mean(v) for k, v in by.items() if k != "joint internal")
+                       for by in groups.values())
+            print(f"joint internal has the best render PSNR on {wins}/{len(groups)} {label}")
     print(f"contact sheet: {save_outputs(records, sheet_rows, methods, args.json)}")
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from core.engines.base import InpaintRequest, Preview, Progress, Result
 from core.errors import Cancelled, UserError
@@ -312,3 +313,57 @@ def test_shipped_weights_load():
     net, config = load_generator(None, torch.device("cpu"))
     n = sum(p.numel() for p in net.parameters())
     assert 1_000_000 <= n <= 3_000_000 and config["iterations"] >= 1
+
+
+def test_mask_seeing_discriminator_uses_the_mask():
+    d = PatchDiscriminator(base=8, sees_mask=True)
+    x = torch.rand(1, 3, 48, 48) * 2 - 1
+    m = torch.zeros(1, 1, 48, 48)
+    with pytest.raises(ValueError):
+        d(x)
+    assert d(x, m).shape == forged_labels(m).shape
+    m2 = m.clone()
+    m2[..., 10:30, 10:30] = 1
+    assert not torch.allclose(d(x, m), d(x, m2))  # same pixels, another hole: another judgement
+
+
+def test_mask_seeing_discriminator_learns_flat_fills_quickly():
+    """Told where the hole is, D separates mean-colour fills from the real hole content in a few steps."""
+    torch.manual_seed(0)
+    real = torch.from_numpy(np.stack(tiny_images(4, 48, seed=2)).transpose(0, 3, 1, 2)) * 2 - 1
+    mask = torch.zeros(4, 1, 48, 48)
+    mask[..., 12:36, 12:36] = 1
+    fake = real * (1 - mask) + mask * (real * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True)
+    d = PatchDiscriminator(base=8, sees_mask=True)
+    opt = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+    forged = forged_labels(mask)
+    for _ in range(60):
+        loss = F.relu(1 - d(real, mask)).mean() + (F.relu(1 - d(fake, mask)) * (1 - forged)
+                                                   + F.relu(1 + d(fake, mask)) * forged).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        gap = float((d(real, mask) * forged).sum() - (d(fake, mask) * forged).sum()) / float(forged.sum())
+    assert gap > 0.5
+
+
+def test_trainer_with_mask_seeing_d_resumes_a_stripped_checkpoint(tmp_path):
+    from core.fewshot.common import read_tensors, save_tensors
+    from core.fewshot.grig_train import strip_patch_discriminator
+
+    tr = tiny_trainer(use_projected=False)
+    tr.train_step(0)
+    save_tensors(tmp_path / "a.ckpt", tr.checkpoint_tensors(), {"engine": "grig", "step": "1"})
+    with pytest.raises(UserError, match="does not match"):  # a 3-channel D cannot become a 4-channel one
+        tiny_trainer(use_projected=False, patch_mask=True).load_checkpoint_tensors(tr.checkpoint_tensors())
+    strip_patch_discriminator(str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"))
+    tensors, _ = read_tensors(tmp_path / "b.ckpt", "checkpoint")
+    assert not any(k.startswith(("D.", "opt_d.")) for k in tensors)
+    tr2 = tiny_trainer(use_projected=False, patch_mask=True)
+    tr2.load_checkpoint_tensors(tensors)
+    for a, b in zip(tr.G.parameters(), tr2.G.parameters()):
+        assert torch.equal(a, b)
+    assert tr2.D.net[0].weight_orig.shape[1] == 4
+    out = tr2.train_step(1)
+    assert np.isfinite(out["d"]) and np.isfinite(out["patch_g"])

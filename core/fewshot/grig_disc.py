@@ -30,9 +30,13 @@ PATCH_PAD = 1
 
 
 class PatchDiscriminator(nn.Module):
-    def __init__(self, base: int = 32) -> None:
+    """``sees_mask``: the mask is a fourth input channel, for real and forged crops alike (as DeepFill v2's
+    SN-PatchGAN), so D knows where the hole is and only has to judge what fills it."""
+
+    def __init__(self, base: int = 32, sees_mask: bool = False) -> None:
         super().__init__()
-        chans = [3, base, 2 * base, 4 * base, 8 * base, 1]
+        self.sees_mask = sees_mask
+        chans = [4 if sees_mask else 3, base, 2 * base, 4 * base, 8 * base, 1]
         layers: list[nn.Module] = []
         for i, s in enumerate(PATCH_STRIDES):
             layers.append(SN(nn.Conv2d(chans[i], chans[i + 1], PATCH_KERNEL, s, PATCH_PAD)))
@@ -40,8 +44,12 @@ class PatchDiscriminator(nn.Module):
                 layers.append(nn.LeakyReLU(0.2))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, 3, H, W) in [-1, 1] -> logits (B, 1, h', w')."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, 3, H, W) in [-1, 1], mask (B, 1, H, W) 1 = hole (used when ``sees_mask``) -> logits (B, 1, h', w')."""
+        if self.sees_mask:
+            if mask is None:
+                raise ValueError("this discriminator sees the mask: pass it")
+            x = torch.cat([x, mask * 2 - 1], 1)
         return self.net(x)
 
 

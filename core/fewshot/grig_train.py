@@ -8,6 +8,7 @@ G's loss: lambda_p * perceptual (the fixed-random-feature LPIPS stand-in, summed
 sums LPIPS) + lambda_adv * (-mean E) + lambda_patch * (-mean of D over forged units) + lambda_l1 * L1.
 The L1 term is not in the paper; it is on by default for few-shot stability on a CPU budget (set
 ``l1=0`` in the options to train as the paper). Adam 2e-4 (0.5, 0.999), EMA 0.999 of G for inference.
+Option ``patch_mask`` (default off, as the paper) gives the forged-patch D the mask as a fourth channel.
 Option ``patch_min_share`` (default 0 = the paper's Eq. 4) labels a unit forged only when at least that share of
 its receptive field is hole (``grig_disc.patch_targets``). At our 128-px crops Eq. 4's D learns nothing
 (``bench.grig_dcheck``); 0.2 lets a fresh D separate a little, but resuming the shipped run with it for 30
@@ -35,7 +36,7 @@ from core.fewshot.grig_model import GenConfig, GRIGGenerator
 
 ENGINE = "grig"
 DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
-                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, steps=200_000)
+                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False, steps=200_000)
 
 
 # ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
@@ -128,7 +129,7 @@ class GRIGTrainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.features = FixedFeatures().to(self.device)
         self.E = ProjectedDiscriminator(self.features).to(self.device)
-        self.D = PatchDiscriminator().to(self.device)
+        self.D = PatchDiscriminator(sees_mask=bool(o["patch_mask"])).to(self.device)
         betas = (0.5, 0.999)
         lr = float(o["lr"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr, betas)
@@ -165,7 +166,7 @@ class GRIGTrainer:
             self.D.requires_grad_(False)
             fa, ma = diff_augment(fake, mask)
             forged, _ = patch_targets(ma, float(o["patch_min_share"]))
-            patch = -(self.D(fa) * forged).sum() / forged.sum().clamp(min=1.0)
+            patch = -(self.D(fa, ma) * forged).sum() / forged.sum().clamp(min=1.0)
             loss_g = loss_g + o["patch"] * patch
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -184,10 +185,10 @@ class GRIGTrainer:
             out.update(adv_g=float(adv.detach()), e=float(loss_e.detach()))
         if o["use_patch"]:
             self.D.requires_grad_(True)
-            p_real = self.D(diff_augment(gt))
+            p_real = self.D(*diff_augment(gt, mask))
             fa, ma = diff_augment(fake_d, mask)
             forged, real = patch_targets(ma, float(o["patch_min_share"]))
-            p_fake = self.D(fa)
+            p_fake = self.D(fa, ma)
             loss_d = F.relu(1 - p_real).mean() + (F.relu(1 - p_fake) * real + F.relu(1 + p_fake) * forged).mean()
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
@@ -220,6 +221,8 @@ class GRIGTrainer:
     def load_checkpoint_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         for name, mod in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("E", self.E.head)):
             sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+            if not sd and name in ("D", "E"):
+                continue  # a checkpoint stripped of a discriminator (strip_discriminator): that one starts afresh
             try:
                 mod.load_state_dict(sd)
             except RuntimeError:
@@ -269,6 +272,15 @@ def export_checkpoint(ckpt: str, out: str, net: str = "G") -> None:
     save_weights(out, ENGINE, state, config, info)
 
 
+def strip_patch_discriminator(ckpt: str, out: str) -> None:
+    """Write a copy of a training checkpoint without the forged-patch D and its optimiser, so that a resumed
+    run keeps G, its EMA and E but starts D afresh (needed to switch ``patch_mask`` on a running recipe)."""
+    from core.fewshot.common import read_tensors, save_tensors
+
+    tensors, meta = read_tensors(ckpt, "checkpoint")
+    save_tensors(out, {k: v for k, v in tensors.items() if not k.startswith(("D.", "opt_d."))}, meta)
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -276,6 +288,11 @@ if __name__ == "__main__":
     ap.add_argument("ckpt")
     ap.add_argument("out")
     ap.add_argument("--net", default="G", choices=["G", "G_ema"])
+    ap.add_argument("--strip-patch-d", action="store_true",
+                    help="write a checkpoint without the forged-patch D instead of weights")
     a = ap.parse_args()
-    export_checkpoint(a.ckpt, a.out, a.net)
+    if a.strip_patch_d:
+        strip_patch_discriminator(a.ckpt, a.out)
+    else:
+        export_checkpoint(a.ckpt, a.out, a.net)
     print(a.out)
