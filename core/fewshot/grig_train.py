@@ -222,7 +222,7 @@ class GRIGTrainer:
         for name, mod in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("E", self.E.head)):
             sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
             if not sd and name in ("D", "E"):
-                continue  # a checkpoint stripped of a discriminator (strip_discriminator): that one starts afresh
+                continue  # no such tensors (strip_patch_discriminator): that discriminator starts afresh
             try:
                 mod.load_state_dict(sd)
             except RuntimeError:
@@ -249,7 +249,7 @@ class GRIGTrainer:
 
 
 def train_grig(request: TrainRequest) -> Iterator:
-    """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch,
+    """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch, patch_mask,
     patch_min_share, lr; any other name is one clear error."""
     device = runtime.resolve_device(request.device)
     model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
