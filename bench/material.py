@@ -17,6 +17,7 @@ No model cache: every internal run trains from zero, with the same seed and pres
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -113,14 +114,15 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown method {m!r} (use {', '.join(METHODS)})")
 
     try:
-        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()] or [0]
     except ValueError:
         raise SystemExit(f"--seeds wants comma-separated whole numbers, got {args.seeds!r}") from None
+    truths = {name: crop_set(load_map_set(root / name), args.size) for name in names}  # read once, used per seed
+    truth_renders_of = {name: renders(truth) for name, truth in truths.items()}
     records, sheet_rows = [], []
-    for seed, i, name in ((s, i, n) for s in seeds or [0] for i, n in enumerate(names)):
-        truth = crop_set(load_map_set(root / name), args.size)
+    for seed, (i, name) in itertools.product(seeds, enumerate(names)):
+        truth, truth_renders = truths[name], truth_renders_of[name]
         mask = stroke_mask_for_bench(truth.height, truth.width, seed + i)
-        truth_renders = renders(truth)
         rows = {"truth": truth}
         for method in methods:
             engine, separate = METHODS[method]

@@ -221,7 +221,7 @@ class GRIGTrainer:
     def load_checkpoint_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         for name, mod in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("E", self.E.head)):
             sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
-            if not sd and name in ("D", "E"):
+            if not sd and name == "D":
                 continue  # no such tensors (strip_patch_discriminator): that discriminator starts afresh
             try:
                 mod.load_state_dict(sd)
