@@ -25,6 +25,14 @@ import torch.nn.functional as F
 # 24: 13.87 / 11.76 / 13.91 / 13.61, 24.38. Sharpness moved by at most 0.01 in any group. Averaging the seam's
 # mismatch along the seam as well (radius 4 or 16 along it) did no better.
 DEFAULT_RADIUS = 8
+# Trimmed local means (``inlier_weights``) for channels whose steepest pixels are structure, not level: a normal
+# map's grooves and cracks. A groove along the seam pulls the known side's plain local mean by several degrees
+# of tilt, the harmonic correction spreads that tilt over the fill, and a glossy surface then sparkles (parquet:
+# -4.6 dB of render PSNR). Left out of the means, the pixels farthest from the known pixels' median keep the
+# normals' correction to the surface's level. bench.material's 15 cases (5 materials x 3 masks, fast, joint),
+# normals harmonised with the kept share of known pixels at 1.0 (plain) / 0.9 / 0.75 / 0.5, against normals
+# left alone (23.91 dB mean render PSNR): 23.42 / 23.88 / 24.26 / 24.24 -- better on 11 of the 15 cases at 0.75.
+TRIM_KEEP = 0.75
 COARSE_SIDE = 64  # regions at least twice this on their short side are solved coarse to fine
 
 
@@ -44,21 +52,64 @@ def _local_mean(x: torch.Tensor, weight: torch.Tensor, radius: int) -> torch.Ten
     return num / den.clamp_min(1e-6)
 
 
+def _trimmed_local_mean(x: torch.Tensor, weight: torch.Tensor, inlier: torch.Tensor | None,
+                        radius: int) -> torch.Tensor:
+    """The local mean over the inlier pixels; where a window holds none, the plain local mean."""
+    plain = _local_mean(x, weight, radius)
+    if inlier is None:
+        return plain
+    k = 2 * radius + 1
+    w = weight * inlier
+    den = F.avg_pool2d(w, k, stride=1, padding=radius) if radius > 0 else w
+    return torch.where(den > 1e-3, _local_mean(x, w, radius), plain)
+
+
+def inlier_weights(fill: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, keep: float = TRIM_KEEP,
+                   scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(known, fill) inlier weights (B, 1, H, W) for trimmed local means over all channels together.
+
+    A pixel's distance is the length of its vector (its channels, times ``scale`` to put them in data units)
+    from the known pixels' per-channel median; the ``keep`` share of known pixels nearest the median are
+    inliers, and so are the fill's pixels within the same distance.
+    """
+    s = scale if scale is not None else 1.0
+    hole = mask > 0.5
+    wk, wf = torch.zeros_like(mask, dtype=torch.float32), torch.zeros_like(mask, dtype=torch.float32)
+    for b in range(fill.shape[0]):
+        kvals = known[b][:, ~hole[b, 0]]  # C x N
+        if kvals.shape[1] == 0:
+            wk[b], wf[b] = 1.0, 1.0
+            continue
+        # sort rather than median/kthvalue: one op that every backend (CUDA, MPS, CPU) has
+        med = kvals.sort(dim=1).values[:, (kvals.shape[1] - 1) // 2][:, None, None]
+        sb = s[min(b, s.shape[0] - 1)] if isinstance(s, torch.Tensor) and s.dim() == 4 else s
+        dist_k = ((known[b] - med) * sb).float().norm(dim=0)
+        dist_f = ((fill[b] - med) * sb).float().norm(dim=0)
+        inside = dist_k[~hole[b, 0]]
+        limit = inside.sort().values[max(1, int(round(keep * inside.numel()))) - 1]
+        wk[b, 0] = (dist_k <= limit).float()
+        wf[b, 0] = (dist_f <= limit).float()
+    return wk, wf
+
+
 def harmonic_correction(fill: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, radius: int = DEFAULT_RADIUS,
-                        max_iters: int | None = None, tol: float = 1e-4) -> torch.Tensor:
+                        max_iters: int | None = None, tol: float = 1e-4,
+                        inliers: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The correction c (zero outside the hole) that makes ``fill + c`` meet ``known`` at the seam.
 
     fill, known: (B, C, H, W); mask: (B, 1, H, W), 1 = hole. For every hole pixel p,
     deg(p) c_p - sum_{q in hole} c_q = sum_{q known} (m_known(q) - m_fill(p)) over its 4-neighbours q, where
-    m_* are the local means; edges of the image are free (no condition there).
+    m_* are the local means; edges of the image are free (no condition there). ``inliers``: (known, fill)
+    weights from ``inlier_weights``; the local means are then taken over those pixels only (trimmed).
     """
     work = torch.float32 if fill.dtype in (torch.float16, torch.bfloat16) else fill.dtype
     fill, known = fill.to(work), known.to(work)
     hole = (mask > 0.5).to(work)
     kn = 1.0 - hole
     deg = _neighbour_sum(torch.ones_like(hole))
-    m_known = _local_mean(known, kn, radius)
-    m_fill = _local_mean(fill, hole, radius)
+    in_k, in_f = (None, None) if inliers is None else (inliers[0].to(work), inliers[1].to(work))
+    m_known = _trimmed_local_mean(known, kn, in_k, radius)
+    m_fill = _trimmed_local_mean(fill, hole, in_f, radius)
     n_known = _neighbour_sum(kn) * hole
     rhs = (_neighbour_sum(m_known * kn) - n_known * m_fill) * hole
 
@@ -75,8 +126,9 @@ def harmonic_correction(fill: torch.Tensor, known: torch.Tensor, mask: torch.Ten
         def half(t: torch.Tensor, pool) -> torch.Tensor:
             return pool(F.pad(t, (0, w % 2, 0, h % 2), mode="replicate"), 2)
 
+        coarse_inliers = None if inliers is None else (half(in_k, F.avg_pool2d), half(in_f, F.avg_pool2d))
         coarse = harmonic_correction(half(fill, F.avg_pool2d), half(known, F.avg_pool2d), half(hole, F.max_pool2d),
-                                     max(1, radius // 2), tol=tol)
+                                     max(1, radius // 2), tol=tol, inliers=coarse_inliers)
         x = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w] * hole
     else:
         x = torch.zeros_like(fill)
@@ -99,13 +151,17 @@ def harmonic_correction(fill: torch.Tensor, known: torch.Tensor, mask: torch.Ten
 
 
 def harmonize(fill: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, radius: int = DEFAULT_RADIUS,
-              lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> torch.Tensor:
+              lo: torch.Tensor | None = None, hi: torch.Tensor | None = None, trim: float | None = None,
+              scale: torch.Tensor | None = None) -> torch.Tensor:
     """``fill`` with its hole shifted to meet the known pixels (known pixels returned exactly as ``known``).
 
-    lo / hi (broadcastable to fill): the data range to clamp the corrected hole to.
+    lo / hi (broadcastable to fill): the data range to clamp the corrected hole to. trim: the share of known
+    pixels kept in trimmed local means (``inlier_weights``; the channels judged together, in data units
+    ``x * scale``); None = plain means.
     """
     out = fill.to(torch.float32 if fill.dtype in (torch.float16, torch.bfloat16) else fill.dtype)
-    out = out + harmonic_correction(out, known, mask, radius)
+    inliers = None if trim is None else inlier_weights(out, known.to(out.dtype), mask, trim, scale)
+    out = out + harmonic_correction(out, known, mask, radius, inliers=inliers)
     if lo is not None:
         out = torch.maximum(out, lo)
     if hi is not None:

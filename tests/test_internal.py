@@ -200,7 +200,7 @@ def test_bad_requests_are_user_errors(image48, mask48):
 def test_seam_options_are_checked(image48, mask48):
     eng = make_engine()
     for opts in (dict(seam="blend"), dict(seam_channels=[3]), dict(seam_channels=[True]), dict(seam_channels="0"),
-                 dict(seam_radius=-1), dict(seam_radius=2.5)):
+                 dict(seam_radius=-1), dict(seam_radius=2.5), dict(seam_trimmed=[5]), dict(seam_trimmed=1)):
         with pytest.raises(UserError, match="seam"):
             list(eng.run(request_for(image48, mask48, options=dict(QUICK, **opts))))
 
@@ -208,7 +208,8 @@ def test_seam_options_are_checked(image48, mask48):
 def test_seam_harmonisation_moves_only_the_chosen_channels_inside_the_hole(image48, mask48):
     runs = {}
     for label, opts in {"off": dict(seam="off"), "final": dict(seam="final"),
-                        "first": dict(seam="final", seam_channels=[0]), "steps": dict(seam="steps")}.items():
+                        "first": dict(seam="final", seam_channels=[0]), "steps": dict(seam="steps"),
+                        "trimmed": dict(seam="final", seam_channels=[0], seam_trimmed=[1])}.items():
         runs[label] = results(make_engine().run(request_for(image48, mask48, options=dict(QUICK, **opts))))[0]
     known = ~mask48
     for res in runs.values():
@@ -218,6 +219,10 @@ def test_seam_harmonisation_moves_only_the_chosen_channels_inside_the_hole(image
     assert np.abs(first[:, :, 0] - final[:, :, 0])[mask48].max() < 1e-5  # channel 0 as when all are harmonised
     assert np.array_equal(first[:, :, 1:], off[:, :, 1:])  # the others as the model left them
     assert not np.array_equal(runs["steps"].image, final)
+    trimmed = runs["trimmed"].image  # channel 0 plain as before, channel 1 shifted with trimmed means, 2 untouched
+    assert np.abs(trimmed[:, :, 0] - first[:, :, 0])[mask48].max() < 1e-5
+    assert np.abs(trimmed[:, :, 1] - off[:, :, 1])[mask48].mean() > 1e-4
+    assert np.array_equal(trimmed[:, :, 2], off[:, :, 2])
 
 
 def test_cuda_on_a_cpu_only_machine_is_a_user_error(image48, mask48):

@@ -227,7 +227,7 @@ def test_joint_and_separate_repairs_stream_previews_and_keep_normals_unit(tmp_pa
         assert np.array_equal(a.image.pixels[~mask], b.image.pixels[~mask])
 
 
-def test_seam_harmonisation_leaves_normal_maps_alone_and_callers_can_override(tmp_path, monkeypatch):
+def test_seam_harmonisation_trims_normal_maps_and_callers_can_override(tmp_path, monkeypatch):
     from core.engines.registry import default_registry
     from core.material import MaterialRepair
 
@@ -241,10 +241,14 @@ def test_seam_harmonisation_leaves_normal_maps_alone_and_callers_can_override(tm
     chosen = joint.engine_options(job)["seam_channels"]
     assert chosen and not normal_cols & {job.columns[k] for k in chosen}
     assert len(chosen) == len(job.columns) - len(normal_cols)
+    # the normal vectors are harmonised apart, with trimmed means
+    assert {job.columns[k] for k in joint.engine_options(job)["seam_trimmed"]} == normal_cols
     sep = MaterialRepair(ms, mask, "internal", separate=True)
     for j in sep.jobs:
-        expected = [] if ms.maps[j.map_indices[0]].is_normal else list(range(len(j.columns)))
-        assert sep.engine_options(j)["seam_channels"] == expected
+        is_normal = ms.maps[j.map_indices[0]].is_normal
+        everything = list(range(len(j.columns)))
+        assert sep.engine_options(j)["seam_channels"] == ([] if is_normal else everything)
+        assert sep.engine_options(j)["seam_trimmed"] == (everything if is_normal else [])
     assert MaterialRepair(ms, mask, "telea").engine_options(job) == {}  # engines that do not harmonise
     # what the engine receives: the set's channels, unless the caller chose
     seen = []

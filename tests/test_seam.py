@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.seam import harmonic_correction, harmonize
+from core.seam import harmonic_correction, harmonize, inlier_weights
 
 
 def _texture(h: int = 64, w: int = 64, c: int = 3, seed: int = 0) -> torch.Tensor:
@@ -105,3 +105,55 @@ def test_large_regions_solved_coarse_to_fine_agree_with_a_tight_solve():
     tight = harmonic_correction(fill, truth, mask, tol=1e-7, max_iters=50000)
     assert tight.abs().max() > 0.1
     assert (fast - tight).abs().max() < 2e-3
+
+
+def _grooved_surface(h: int = 64, w: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two-channel 'tilts' of a flat, faintly textured surface with a steep groove running along the bar's
+    upper seam, on the known side (a parquet joint next to a scratch): (known, fill) where the fill is the
+    surface's level with the same faint texture."""
+    rng = np.random.default_rng(3)
+    flat = 0.01 * rng.standard_normal((1, 2, h, w)).astype(np.float32)
+    known = torch.from_numpy(flat.copy())
+    known[:, 0, 17:20, :] = 0.6  # the groove: 3 px, steep, just above the hole (rows 20-29)
+    return known, torch.from_numpy(flat.copy())
+
+
+def test_trimmed_means_keep_a_groove_along_the_seam_from_tilting_the_fill():
+    known, fill = _grooved_surface()
+    mask = _stroke()
+    hole = mask.expand_as(fill) > 0
+    plain = harmonize(fill, known, mask, radius=8)
+    trimmed = harmonize(fill, known, mask, radius=8, trim=0.75)
+    # plain local means see the groove and carry its tilt into the bar; trimmed ones leave the fill level
+    assert (plain - fill)[:, 0][hole[:, 0]].abs().mean() > 0.05
+    assert (trimmed - fill)[hole].abs().mean() < 0.01
+    # a real offset is still removed with trimmed means
+    shifted = fill + 0.2 * mask
+    fixed = harmonize(shifted, known, mask, radius=8, trim=0.75)
+    assert (fixed - fill)[hole].abs().mean() < 0.1 * (shifted - fill)[hole].abs().mean()
+    assert torch.equal(fixed[~hole], known[~hole])
+
+
+def test_inlier_weights_keep_the_share_nearest_the_median_in_data_units():
+    known, fill = _grooved_surface()
+    mask = _stroke()
+    wk, wf = inlier_weights(fill, known, mask, keep=0.75)
+    outside = mask[0, 0] == 0
+    assert abs(float(wk[0, 0][outside].mean()) - 0.75) < 0.01
+    assert float(wk[0, 0, 17:20][outside[17:20]].sum()) == 0  # the groove is out
+    assert float(wf[0, 0][~outside].mean()) > 0.5  # the level fill is in
+    # scale puts channels in data units: a channel scaled to nothing no longer decides
+    wk0, _ = inlier_weights(fill, known, mask, keep=0.75, scale=torch.tensor([0.0, 1.0]).view(1, 2, 1, 1))
+    assert float(wk0[0, 0, 17:20][outside[17:20]].mean()) > 0.3
+
+
+def test_windows_without_inliers_fall_back_to_plain_means():
+    known, fill = _grooved_surface()
+    known[:, 0, :, :32] = 0.6  # left half steep everywhere: its windows hold no inlier at keep = 0.3
+    mask = _stroke()
+    trimmed = harmonize(fill, known, mask, radius=4, trim=0.3)
+    plain = harmonize(fill, known, mask, radius=4)
+    assert torch.isfinite(trimmed).all()
+    left = (mask[0, 0] > 0).clone()
+    left[:, 24:] = False
+    assert torch.allclose(trimmed[0, 0][left].mean(), plain[0, 0][left].mean(), atol=0.1)

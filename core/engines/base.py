@@ -89,7 +89,8 @@ class Capabilities:
     supports_seed: bool = False
     supports_variants: bool = False
     supports_steps: bool = False
-    # options "seam" (final | steps | off) and "seam_channels": gradient-domain seam harmonisation (core.seam)
+    # options "seam" (final | steps | off), "seam_channels" and "seam_trimmed": gradient-domain seam harmonisation
+    # (core.seam)
     harmonizes_seams: bool = False
     devices: tuple[str, ...] = ("cpu",)
 

@@ -17,8 +17,9 @@ the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off
 (rounds of the nonlocal low-rank refinement; default SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0),
 ``seam`` ('final' | 'steps' | 'off': gradient-domain harmonisation of the fill with its surroundings, core.seam,
 on the result or on every step's estimate; never on scattered holes), ``seam_radius`` (the local means' radius,
-default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels it may shift; default all -- material mode
-leaves normal maps out).
+default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels it may shift with plain local means; default all),
+``seam_trimmed`` (channels shifted together with trimmed local means, core.seam.inlier_weights: material mode
+puts a normal map's channels here, so that its grooves do not tilt the fill; default none).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
 from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
-from core.seam import DEFAULT_RADIUS, harmonize
+from core.seam import DEFAULT_RADIUS, TRIM_KEEP, harmonize
 
 MIN_SIDE = 16
 
@@ -101,8 +102,26 @@ SCATTERED_LOWRANK_SIGMA = (0.12, 0.01)
 PIXELS_PER_STEP = 8 * 64 * 64
 
 
-def seam_settings(opts: dict, channels: int, scattered: bool) -> tuple[str, int, list[int] | None]:
-    """The request's seam harmonisation (core.seam): mode, radius, channels (None = all); bad values -> UserError.
+def _channel_list(opts: dict, key: str, channels: int) -> list[int] | None:
+    chosen = opts.get(key)
+    if chosen is None:
+        return None
+    if not isinstance(chosen, (list, tuple)) or not all(
+            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < channels for k in chosen):
+        raise UserError(f"{key} must list channel indices between 0 and {channels - 1}")
+    return sorted(set(chosen))
+
+
+@dataclass(frozen=True)
+class SeamSettings:
+    mode: str  # 'final' | 'steps' | 'off'
+    radius: int
+    plain: list[int] | None  # channels shifted with plain local means (None = all but the trimmed ones)
+    trimmed: list[int]  # channels shifted together with trimmed local means
+
+
+def seam_settings(opts: dict, channels: int, scattered: bool) -> SeamSettings:
+    """The request's seam harmonisation (core.seam); bad values -> UserError.
 
     A model trained for a few hundred steps gets the texture right more often than the local colour
     (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves its low frequencies to
@@ -115,15 +134,15 @@ def seam_settings(opts: dict, channels: int, scattered: bool) -> tuple[str, int,
     if mode not in ("final", "steps", "off"):
         raise UserError(f"unknown seam '{mode}' (use final, steps or off)")
     radius = whole_option(opts, "seam_radius", DEFAULT_RADIUS, 0, 64)
-    chosen = opts.get("seam_channels")
-    if chosen is not None:
-        if not isinstance(chosen, (list, tuple)) or not all(
-                isinstance(k, int) and not isinstance(k, bool) and 0 <= k < channels for k in chosen):
-            raise UserError(f"seam_channels must list channel indices between 0 and {channels - 1}")
-        chosen = sorted(set(chosen))
-    if scattered or chosen == []:
+    trimmed = _channel_list(opts, "seam_trimmed", channels) or []
+    plain = _channel_list(opts, "seam_channels", channels)
+    if plain is None and trimmed:
+        plain = [k for k in range(channels) if k not in trimmed]
+    elif plain is not None:
+        plain = [k for k in plain if k not in trimmed]  # a channel named in both is shifted once, trimmed
+    if scattered or (plain == [] and not trimmed):
         mode = "off"
-    return mode, radius, chosen
+    return SeamSettings(mode, radius, plain, trimmed)
 
 
 def train_region(mask: np.ndarray) -> Box:
@@ -185,7 +204,7 @@ class InternalEngine:
         use_cache = bool(opts.get("cache", True)) and not scattered
         lowrank_rounds = whole_option(opts, "lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0,
                                       0, 100)
-        seam, seam_radius, seam_channels = seam_settings(opts, c, scattered)  # checked before any work
+        seam = seam_settings(opts, c, scattered)  # checked before any work
         cached = self.cache.lookup(image) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
@@ -325,13 +344,16 @@ class InternalEngine:
         denoiser = make_denoiser(variants)
 
         def seam_fix(x: torch.Tensor) -> torch.Tensor:
-            if seam_channels is None:
-                return harmonize(x, known_b, mask_b, seam_radius, *clip)
-            idx = torch.tensor(seam_channels, device=x.device)
+            if seam.plain is None:
+                return harmonize(x, known_b, mask_b, seam.radius, *clip)
             out = x.clone()
-            out[:, idx] = harmonize(x[:, idx], known_b[:, idx], mask_b, seam_radius, clip[0][:, idx], clip[1][:, idx])
+            for idx, trim in ((seam.plain, None), (seam.trimmed, TRIM_KEEP)):
+                if idx:
+                    i = torch.tensor(idx, device=x.device)
+                    out[:, i] = harmonize(x[:, i], known_b[:, i], mask_b, seam.radius, clip[0][:, i], clip[1][:, i],
+                                          trim=trim, scale=std_t.view(1, c, 1, 1)[:, i])
             return out
-        if seam == "steps":
+        if seam.mode == "steps":
             plain = denoiser
 
             def denoiser(x_t: torch.Tensor, t: int) -> torch.Tensor:
@@ -340,7 +362,7 @@ class InternalEngine:
             steps = sampler(denoiser, noise, known_b, mask_b, self.schedule, timesteps, gen,
                             clip=clip, init=init)
             final = yield from sampling_events(steps, request, to_image, s_box)
-            if seam != "off":
+            if seam.mode != "off":
                 final = seam_fix(final)
         regions = [to_image(final[v]) for v in range(variants)]
         if lowrank_rounds > 0:
@@ -354,7 +376,7 @@ class InternalEngine:
             out[s_box.slices()] = regions[v]
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": len(timesteps),
                                   "train_steps": cfg.steps, "scattered": scattered, "lowrank_rounds": lowrank_rounds,
-                                  "seam": seam,
+                                  "seam": seam.mode,
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
