@@ -145,6 +145,10 @@ def test_inlier_weights_keep_the_share_nearest_the_median_in_data_units():
     # scale puts channels in data units: a channel scaled to nothing no longer decides
     wk0, _ = inlier_weights(fill, known, mask, keep=0.75, scale=torch.tensor([0.0, 1.0]).view(1, 2, 1, 1))
     assert float(wk0[0, 0, 17:20][outside[17:20]].mean()) > 0.3
+    # a batch of fills (variants) against one known image and mask: one weight map per fill
+    wk2, wf2 = inlier_weights(torch.cat([fill, fill + 1.0]), known, mask, keep=0.75)
+    assert wk2.shape == (2, 1, 64, 64) and torch.equal(wk2[0], wk[0]) and torch.equal(wk2[1], wk[0])
+    assert torch.equal(wf2[0], wf[0]) and float(wf2[1, 0][~outside].sum()) == 0  # the shifted fill is all out
 
 
 def test_windows_without_inliers_fall_back_to_plain_means():
