@@ -343,15 +343,18 @@ class InternalEngine:
         yield Progress("sample", 0, len(timesteps), f"{sampler_name}, {len(timesteps)} steps")
         denoiser = make_denoiser(variants)
 
+        # channel groups, each with its inputs sliced once (with seam=steps, seam_fix runs at every step)
+        seam_groups = [] if seam.plain is None else [
+            (i, trim, known_b[:, i], clip[0][:, i], clip[1][:, i], std_t.view(1, c, 1, 1)[:, i])
+            for i, trim in ((torch.tensor(idx, device=device), trim)
+                            for idx, trim in ((seam.plain, None), (seam.trimmed, TRIM_KEEP)) if idx)]
+
         def seam_fix(x: torch.Tensor) -> torch.Tensor:
             if seam.plain is None:
                 return harmonize(x, known_b, mask_b, seam.radius, *clip)
             out = x.clone()
-            for idx, trim in ((seam.plain, None), (seam.trimmed, TRIM_KEEP)):
-                if idx:
-                    i = torch.tensor(idx, device=x.device)
-                    out[:, i] = harmonize(x[:, i], known_b[:, i], mask_b, seam.radius, clip[0][:, i], clip[1][:, i],
-                                          trim=trim, scale=std_t.view(1, c, 1, 1)[:, i])
+            for i, trim, known_i, lo_i, hi_i, scale_i in seam_groups:
+                out[:, i] = harmonize(x[:, i], known_i, mask_b, seam.radius, lo_i, hi_i, trim=trim, scale=scale_i)
             return out
         if seam.mode == "steps":
             plain = denoiser

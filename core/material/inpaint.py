@@ -106,26 +106,23 @@ class MaterialRepair:
         self.info: dict = {"engine": engine, "mode": "separate" if separate else "joint",
                            "channels": self.plan.n_model, "runs": []}
 
-    def _normal_columns(self, job: MaterialJob) -> set[int]:
-        return {e[1] for j in job.map_indices if self.mapset.maps[j].is_normal
-                for e in self.plan.entries[j] if e[0] == "model"}
+    def seam_columns(self, job: MaterialJob) -> tuple[list[int], list[int]]:
+        """The job's columns that seam harmonisation shifts: (with plain local means, with trimmed ones).
 
-    def seam_channels(self, job: MaterialJob) -> list[int]:
-        """The job's columns that seam harmonisation shifts with plain local means: all but normal vectors."""
-        normal_cols = self._normal_columns(job)
-        return [k for k, col in enumerate(job.columns) if col not in normal_cols]
-
-    def seam_trimmed(self, job: MaterialJob) -> list[int]:
-        """The job's normal-vector columns, shifted with trimmed local means (core.seam.TRIM_KEEP): with plain
-        means a groove or crack along the seam tilts the whole fill, and a glossy surface then sparkles."""
-        normal_cols = self._normal_columns(job)
-        return [k for k, col in enumerate(job.columns) if col in normal_cols]
+        Normal vectors get trimmed means (core.seam.TRIM_KEEP): with plain means a groove or crack along the
+        seam tilts the whole fill, and a glossy surface then sparkles. Everything else gets plain means."""
+        normal_cols = {e[1] for j in job.map_indices if self.mapset.maps[j].is_normal
+                       for e in self.plan.entries[j] if e[0] == "model"}
+        plain = [k for k, col in enumerate(job.columns) if col not in normal_cols]
+        trimmed = [k for k, col in enumerate(job.columns) if col in normal_cols]
+        return plain, trimmed
 
     def engine_options(self, job: MaterialJob) -> dict:
         """Engine options this map set implies for ``job``; a caller's own options take precedence."""
         if not self.registry.capabilities(self.engine).harmonizes_seams:
             return {}
-        return {"seam_channels": self.seam_channels(job), "seam_trimmed": self.seam_trimmed(job)}
+        plain, trimmed = self.seam_columns(job)
+        return {"seam_channels": plain, "seam_trimmed": trimmed}
 
     def preview(self, job: MaterialJob, region: np.ndarray) -> dict[int, np.ndarray]:
         sub_maps = MapSet([self.mapset.maps[j] for j in job.map_indices], self.mapset.folder)
