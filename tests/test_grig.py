@@ -367,3 +367,51 @@ def test_trainer_with_mask_seeing_d_resumes_a_stripped_checkpoint(tmp_path):
     assert tr2.D.net[0].weight_orig.shape[1] == 4
     out = tr2.train_step(1)
     assert np.isfinite(out["d"]) and np.isfinite(out["patch_g"])
+
+
+# ---- seam harmonisation ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def offset_weights(tmp_path_factory) -> Path:
+    """A generator whose residual is a constant +0.1 (in [-1, 1]) everywhere: its fills drift bright, as the
+    shipped one's sit off the surrounding level (a brown cast on gray plates)."""
+    g = GRIGGenerator(TINY)
+    with torch.no_grad():
+        g.out.weight.zero_()
+        g.out.bias.fill_(0.1)
+    path = tmp_path_factory.mktemp("grig_offset") / "offset.safetensors"
+    save_weights(path, "grig", g.state_dict(), {"gen": TINY.to_dict(), "iterations": 3, "crop": 32})
+    return path
+
+
+@pytest.mark.parametrize("c", [1, 3, 4])
+def test_engine_seam_harmonisation_meets_the_surroundings(offset_weights, c):
+    _, eng = _engine()
+    img, mask = _case(c=c)
+    img[..., :min(c, 3)] = 0.4  # a flat colour: the harmonised fill must meet it exactly
+    fills = {}
+    for mode in ("off", "final", "steps"):
+        res = [e for e in eng.run(InpaintRequest(img, mask, steps=3, options={"weights": str(offset_weights),
+                                                                               "seam": mode}))
+               if isinstance(e, Result)][0]
+        assert res.info["seam"] == mode and np.array_equal(res.image[~mask], img[~mask])
+        fills[mode] = res.image[mask][:, :min(c, 3)]
+    assert abs(fills["off"].mean() - 0.65) < 0.02  # the hole starts at 0.5, + 3 x 0.05: unharmonised drift
+    for mode in ("final", "steps"):
+        assert np.abs(fills[mode] - 0.4).max() < 0.01, mode
+    if c == 4:  # alpha is Telea's, never shifted: a ramp stays within its own range
+        res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights)}))
+               if isinstance(e, Result)][0]
+        assert img[..., 3].min() <= res.image[..., 3][mask].min() and res.image[..., 3][mask].max() <= img[..., 3].max()
+
+
+def test_engine_seam_options_are_checked(offset_weights):
+    reg, eng = _engine()
+    assert reg.capabilities("grig").harmonizes_seams
+    img, mask = _case()
+    for bad in ({"seam": "sometimes"}, {"seam_radius": -1}, {"seam_channels": [5]}):
+        with pytest.raises(UserError):
+            next(eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights), **bad})))
+    # a material's single-map job names its channels: only those are shifted (here none of the colour ones)
+    res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights), "seam_channels": []}))
+           if isinstance(e, Result)][0]
+    assert res.info["seam"] == "off"

@@ -10,11 +10,20 @@ Gray images go through the RGB model replicated and are averaged back; alpha (an
 the colour ones) is filled by OpenCV Telea. Noise injection makes the seed matter: same seed, same result;
 variants use seeds seed, seed+1, ...
 
+Seam harmonisation (``harmonizes_seams``; options ``seam`` final | steps | off, ``seam_radius``, see
+core.engines.seam_options): the shipped generator gets a hole's level wrong more than its shape -- a brown cast
+on gray Brodatz plates -- so by default the last iteration's fill keeps its gradients and its low frequencies are
+moved to meet the known pixels (core.seam); 'steps' does it after every iteration, so the next one refines a
+level-matched estimate. Measured on bench.grig --quick's 5 images (hole PSNR / sharpness, strokes; box):
+off 13.20 / 0.11, 13.00 / 0.06; final 13.73 / 0.14, 13.38 / 0.06; steps 13.67 / 0.15, 13.44 / 0.06
+(Telea 13.60 / 0.27, 12.82 / 0.15).
+
 Request options: ``weights`` (path of a weights file; None = the shipped one), ``tile`` (default 512),
-``overlap`` (default 64).
+``overlap`` (default 64), the seam options above.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +34,7 @@ import torch.nn.functional as F
 from core import runtime
 from core.engines.base import Capabilities, Event, InpaintRequest, Preview, Progress, Result, checked_inputs
 from core.engines.classical import cv_inpaint
+from core.engines.seam_options import SeamFixer, SeamSettings, seam_settings
 from core.errors import Cancelled, UserError
 from core.fewshot.common import load_weights, run_tiled, shipped_weights
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
@@ -56,6 +66,18 @@ def _pad(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
         mode = "reflect" if h > ph and w > pw else "replicate"
         t = F.pad(t, (0, pw, 0, ph), mode=mode)
     return t, h, w
+
+
+def _rgb_seam(seam: SeamSettings, colour: int) -> SeamSettings:
+    """Seam settings for the image's channels -> for the RGB the generator sees: a gray channel stands for its
+    three replicas; alpha and other extra channels are filled by Telea and never shifted."""
+    def to_rgb(idx: list[int] | None) -> list[int] | None:
+        if idx is None:
+            return None
+        return [0, 1, 2] if colour == 1 and 0 in idx else [k for k in idx if k < 3] if colour == 3 else []
+    plain, trimmed = to_rgb(seam.plain), to_rgb(seam.trimmed)
+    mode = "off" if plain == [] and not trimmed else seam.mode
+    return replace(seam, mode=mode, plain=plain, trimmed=trimmed)
 
 
 class GRIGEngine:
@@ -90,6 +112,7 @@ class GRIGEngine:
         overlap = int(opts.get("overlap", OVERLAP))
         if tile < 64 or tile % DOWNSAMPLE or not 0 <= overlap < tile // 2:
             raise UserError("tile must be a multiple of 8 of at least 64, overlap below half the tile")
+        seam = _rgb_seam(seam_settings(opts, c), 1 if c <= 2 else 3)  # checked before any work
         yield Progress("prepare", 0, 1, "loading weights")
         net, _ = self._generator(opts.get("weights"), device)
 
@@ -103,6 +126,18 @@ class GRIGEngine:
         if c > colour:  # alpha / extra channels: classical fill
             extra = cv_inpaint(np.ascontiguousarray(roi[:, :, colour:]), hole, "telea")
         variants = max(1, int(request.variants))
+        seam_fix = None
+        if seam.mode != "off":  # on the whole region, in [0, 1]: the tiles' seams are inside it
+            known_t = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+            hole_t = torch.from_numpy(hole[None, None].astype(np.float32)).to(device)
+            zero = torch.zeros((), device=device)
+            seam_fix = SeamFixer(seam, known_t, hole_t, zero, zero + 1.0)
+
+        def harmonised(x_rgb: np.ndarray) -> np.ndarray:
+            t = torch.from_numpy(np.ascontiguousarray(x_rgb.transpose(2, 0, 1)))[None].to(device)
+            with torch.inference_mode():
+                t = seam_fix(t)
+            return t[0].float().cpu().numpy().transpose(1, 2, 0)
 
         def compose(x_rgb: np.ndarray) -> np.ndarray:
             x = np.clip(x_rgb, 0.0, 1.0)
@@ -133,12 +168,14 @@ class GRIGEngine:
                     return y
 
                 x = run_tiled(x, hole, tile, overlap, one_step)
+                if seam_fix is not None and (seam.mode == "steps" or k == iterations - 1):
+                    x = harmonised(x)
                 yield Progress("sample", k + 1, iterations, f"residual iteration {k + 1}/{iterations}")
                 yield Preview(compose(x), box, "sample", k + 1, iterations, v)
             out = image.copy()
             out[box.slices()] = compose(x)
             out[~mask] = image[~mask]
-            yield Result(out, v, {"engine": self.name, "iterations": iterations, "seed": seed,
+            yield Result(out, v, {"engine": self.name, "iterations": iterations, "seed": seed, "seam": seam.mode,
                                   "region": (box.y0, box.x0, box.y1, box.x1), "device": str(device)})
 
 
@@ -155,6 +192,7 @@ def register(registry) -> None:
         supports_seed=True,
         supports_variants=True,
         supports_steps=True,
+        harmonizes_seams=True,
         devices=tuple(runtime.available_devices()),
         max_channels=4,  # RGB(A) or gray: an RGB generator; map sets go to `internal`
     )

@@ -44,7 +44,7 @@ from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
 from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
-from core.seam import DEFAULT_RADIUS, TRIM_KEEP, harmonize
+from core.engines.seam_options import SeamFixer, seam_settings
 
 MIN_SIDE = 16
 
@@ -100,49 +100,6 @@ SCATTERED_LOWRANK_SIGMA = (0.12, 0.01)
 # Pixels per training step (batch x crop^2): larger crops for thick holes come with smaller batches, so a
 # step costs the same (~160 ms on the 2-core dev CPU in fp32) whatever the hole.
 PIXELS_PER_STEP = 8 * 64 * 64
-
-
-def _channel_list(opts: dict, key: str, channels: int) -> list[int] | None:
-    chosen = opts.get(key)
-    if chosen is None:
-        return None
-    if not isinstance(chosen, (list, tuple)) or not all(
-            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < channels for k in chosen):
-        raise UserError(f"{key} must list channel indices between 0 and {channels - 1}")
-    return sorted(set(chosen))
-
-
-@dataclass(frozen=True)
-class SeamSettings:
-    mode: str  # 'final' | 'steps' | 'off'
-    radius: int
-    plain: list[int] | None  # channels shifted with plain local means (None = all but the trimmed ones)
-    trimmed: list[int]  # channels shifted together with trimmed local means
-
-
-def seam_settings(opts: dict, channels: int, scattered: bool) -> SeamSettings:
-    """The request's seam harmonisation (core.seam); bad values -> UserError.
-
-    A model trained for a few hundred steps gets the texture right more often than the local colour
-    (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves its low frequencies to
-    meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box, -0.01 / -0.11 on textures,
-    material render +0.7 dB (README; core.seam). 'steps' harmonises every step's estimate, so the model
-    continues from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 / -0.6 and smoother fills
-    (sharpness 0.54 on the Kodak box), hence not the default. Scattered holes have no seam to speak of.
-    """
-    mode = opts.get("seam", "final")
-    if mode not in ("final", "steps", "off"):
-        raise UserError(f"unknown seam '{mode}' (use final, steps or off)")
-    radius = whole_option(opts, "seam_radius", DEFAULT_RADIUS, 0, 64)
-    trimmed = _channel_list(opts, "seam_trimmed", channels) or []
-    plain = _channel_list(opts, "seam_channels", channels)
-    if plain is None and trimmed:
-        plain = [k for k in range(channels) if k not in trimmed]
-    elif plain is not None:
-        plain = [k for k in plain if k not in trimmed]  # a channel named in both is shifted once, trimmed
-    if scattered or (plain == [] and not trimmed):
-        mode = "off"
-    return SeamSettings(mode, radius, plain, trimmed)
 
 
 def train_region(mask: np.ndarray) -> Box:
@@ -204,7 +161,13 @@ class InternalEngine:
         use_cache = bool(opts.get("cache", True)) and not scattered
         lowrank_rounds = whole_option(opts, "lowrank_rounds", SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0,
                                       0, 100)
-        seam = seam_settings(opts, c, scattered)  # checked before any work
+        # A model trained for a few hundred steps gets the texture right more often than the local colour
+        # (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves its low frequencies
+        # to meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box, -0.01 / -0.11 on textures,
+        # material render +0.7 dB (README). 'steps' harmonises every step's estimate, so the model continues
+        # from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 / -0.6 and smoother fills (sharpness 0.54
+        # on the Kodak box), hence not the default. Scattered holes have no seam to speak of.
+        seam = seam_settings(opts, c, off=scattered)  # checked before any work
         cached = self.cache.lookup(image) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
@@ -343,19 +306,7 @@ class InternalEngine:
         yield Progress("sample", 0, len(timesteps), f"{sampler_name}, {len(timesteps)} steps")
         denoiser = make_denoiser(variants)
 
-        # channel groups, each with its inputs sliced once (with seam=steps, seam_fix runs at every step)
-        seam_groups = [] if seam.plain is None else [
-            (i, trim, known_b[:, i], clip[0][:, i], clip[1][:, i], std_t.view(1, c, 1, 1)[:, i])
-            for i, trim in ((torch.tensor(idx, device=device), trim)
-                            for idx, trim in ((seam.plain, None), (seam.trimmed, TRIM_KEEP)) if idx)]
-
-        def seam_fix(x: torch.Tensor) -> torch.Tensor:
-            if seam.plain is None:
-                return harmonize(x, known_b, mask_b, seam.radius, *clip)
-            out = x.clone()
-            for i, trim, known_i, lo_i, hi_i, scale_i in seam_groups:
-                out[:, i] = harmonize(x[:, i], known_i, mask_b, seam.radius, lo_i, hi_i, trim=trim, scale=scale_i)
-            return out
+        seam_fix = SeamFixer(seam, known_b, mask_b, *clip, scale=std_t.view(1, c, 1, 1))
         if seam.mode == "steps":
             plain = denoiser
 
