@@ -71,6 +71,40 @@ def full_ssim(result: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([_ssim_map(result[:, :, c], truth[:, :, c]).mean() for c in range(truth.shape[2])]))
 
 
+# Shifts (fractions of the height, width) of the shifted-truth reference: far enough that the copy's texture is
+# not the hole's own, several so that one lucky alignment does not decide a case.
+ORACLE_SHIFTS = ((1 / 3, 1 / 3), (1 / 2, 0), (0, 1 / 2), (1 / 2, 1 / 2), (1 / 4, 3 / 4))
+
+
+def shifted_truths(truth: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """The truth with its hole filled by the truth itself, shifted (wrapped) by each of ``ORACLE_SHIFTS``.
+
+    A reference, not a method: the fill has the image's own texture -- the exact statistics, sharpness about
+    1.0, and on a map set every map shifted together, so perfectly coherent -- but not the hole's phase. What it
+    scores is what a realistic, texture-preserving fill can expect from a pixel-wise metric (PSNR) when it does
+    not guess where each grain lies; a smooth fill (Telea) is not charged for that guess."""
+    h, w = mask.shape
+    out = []
+    for fy, fx in ORACLE_SHIFTS:
+        rolled = np.roll(truth, (int(round(fy * h)), int(round(fx * w))), axis=(0, 1))
+        out.append(np.where(mask.reshape(h, w, *([1] * (truth.ndim - 2))), rolled, truth))
+    return out
+
+
+def harmonised(fill: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``fill`` (H, W, C in [0, 1]) seam-harmonised against ``truth``'s known pixels as the engines do by default
+    (core.seam, plain local means, all channels), so that references are compared on the same footing."""
+    import torch
+
+    from core.seam import harmonize
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a.reshape(mask.shape + (-1,)).transpose(2, 0, 1),
+                                                     dtype=np.float32))[None]
+    out = harmonize(t(fill), t(truth), t(mask.astype(np.float32))[:, :1], lo=torch.zeros(()), hi=torch.ones(()))
+    return out[0].numpy().transpose(1, 2, 0).reshape(fill.shape)
+
+
 def _grad_mag(img: np.ndarray) -> np.ndarray:
     g = img.mean(axis=2).astype(np.float32)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)

@@ -19,7 +19,8 @@ off 13.20 / 0.11, 13.00 / 0.06; final 13.73 / 0.14, 13.38 / 0.06; steps 13.67 / 
 (Telea 13.60 / 0.27, 12.82 / 0.15).
 
 Request options: ``weights`` (path of a weights file; None = the shipped one), ``tile`` (default 512),
-``overlap`` (default 64), the seam options above.
+``overlap`` (default 64), ``bf16`` (None = where the device has it natively; False = fp32), the seam options
+above.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def load_generator(path: str | None, device: torch.device) -> tuple[GRIGGenerato
     except (RuntimeError, TypeError, ValueError, KeyError):
         raise UserError(f"{path or shipped_weights('grig')} does not hold a usable grig generator "
                         "(damaged, or trained by another version)") from None
-    return net.to(device).eval(), config
+    return net.to(device, memory_format=torch.channels_last).eval(), config
 
 
 def _pad(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -115,6 +116,10 @@ class GRIGEngine:
         seam = _rgb_seam(seam_settings(opts, c), 1 if c <= 2 else 3)  # checked before any work
         yield Progress("prepare", 0, 1, "loading weights")
         net, _ = self._generator(opts.get("weights"), device)
+        # channels_last + bf16 autocast where the device has native bf16 (runtime.autocast_dtype; option bf16):
+        # T=3 on 256 / 512 px, 2 threads of the dev CPU, 0.276 / 0.944 s -> 0.175 / 0.554 s, the fill within
+        # 0.0025 of fp32's (mean 1e-4); without native bf16 it stays fp32.
+        autocast = runtime.autocast_dtype(device, opts.get("bf16"))
 
         box = hole_bbox(mask)
         box = grow_box(box, context_margin(box), (h, w), multiple=DOWNSAMPLE)
@@ -162,8 +167,11 @@ class GRIGEngine:
                     m = torch.from_numpy(tile_hole.astype(np.float32))[None, None].to(device)
                     t, th, tw = _pad(t, DOWNSAMPLE)
                     m, _, _ = _pad(m, DOWNSAMPLE)
-                    with torch.inference_mode():
-                        y = (t + net(t, m, gen)) * m + t * (1 - m)
+                    cl = torch.channels_last
+                    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast or torch.bfloat16,
+                                                                enabled=autocast is not None):
+                        delta = net(t.contiguous(memory_format=cl), m.contiguous(memory_format=cl), gen).float()
+                        y = (t + delta) * m + t * (1 - m)
                     y = (y[0, :, :th, :tw].float().cpu().numpy().transpose(1, 2, 0) + 1) * 0.5
                     return y
 
