@@ -161,3 +161,33 @@ def test_windows_without_inliers_fall_back_to_plain_means():
     left = (mask[0, 0] > 0).clone()
     left[:, 24:] = False
     assert torch.allclose(trimmed[0, 0][left].mean(), plain[0, 0][left].mean(), atol=0.1)
+
+
+@pytest.mark.parametrize("trim", [None, 0.75])
+def test_the_solve_cropped_to_the_hole_matches_the_whole_image(trim):
+    """harmonize solves only on the hole's box grown by the local means' reach; that must be exact, also for a
+    hole at the image's edge (where the edge stays free) and with trimmed means (inliers from the whole image)."""
+    from core.seam import DEFAULT_RADIUS
+
+    known = _texture(96, 96)
+    fill = known + 0.15 * torch.linspace(0, 1, 96).view(1, 1, 1, 96)  # an offset that varies along the seam
+    for box in ((30, 50, 40, 70), (0, 20, 70, 96)):  # inside; touching the top and right edges
+        mask = torch.zeros(1, 1, 96, 96)
+        mask[..., box[0]:box[1], box[2]:box[3]] = 1.0
+        inl = None if trim is None else inlier_weights(fill, known, mask, trim)
+        whole = fill + harmonic_correction(fill, known, mask, DEFAULT_RADIUS, tol=1e-7, inliers=inl)
+        whole = torch.where(mask > 0.5, whole, known)
+        got = harmonize(fill, known, mask, trim=trim)
+        assert (got - fill).abs().max() > 0.05  # there was something to correct
+        assert torch.allclose(got, whole, atol=2e-4), float((got - whole).abs().max())
+
+
+def test_separable_box_mean_equals_the_square_window():
+    import torch.nn.functional as F
+
+    from core.seam import _box_mean
+
+    x = torch.rand(2, 3, 37, 41)
+    for r in (1, 4, 8):
+        k = 2 * r + 1
+        assert torch.allclose(_box_mean(x, r), F.avg_pool2d(x, k, stride=1, padding=r), atol=1e-6)
