@@ -11,8 +11,9 @@ on the first N cases when --internal N; and a reference, the shifted truth (orac
 image itself shifted by five offsets (bench.common.shifted_truths), harmonised at the seam as GRIG's fills are --
 the image's own texture, sharpness about 1, in the wrong phase: what a realistic fill scores in PSNR when it does
 not guess each grain's position. Timing: GRIG inference on 256x256 and 512x512 (T=3).
-Ablation: the shipped model run with T = 1, 2, 3, with seam steps and off (default final), and -- when --train-ablation has been run -- models trained
-for the same short budget as the full recipe, with T=1, without the projected D, without the forged-patch D.
+Ablation: the shipped model run with T = 1, 2, 3, with seam steps and off (default final), and -- when
+--train-ablation has been run -- models trained for the same short budget as the full recipe, with T=1, without
+the projected D, without the forged-patch D.
 Writes bench/out/grig_sheet.png and bench/out/grig.json.
 """
 from __future__ import annotations

@@ -14,8 +14,8 @@ Seam harmonisation (``harmonizes_seams``; options ``seam`` final | steps | off, 
 core.engines.seam_options): the shipped generator gets a hole's level wrong more than its shape -- a brown cast
 on gray Brodatz plates -- so by default the last iteration's fill keeps its gradients and its low frequencies are
 moved to meet the known pixels (core.seam); 'steps' does it after every iteration, so the next one refines a
-level-matched estimate. Measured on bench.grig --quick's 5 images (hole PSNR / sharpness, strokes; box):
-off 13.20 / 0.11, 13.00 / 0.06; final 13.73 / 0.14, 13.38 / 0.06; steps 13.67 / 0.15, 13.44 / 0.06
+level-matched estimate. Measured with bench.grig --quick (5 images; hole PSNR / sharpness, strokes; box):
+off 13.21 / 0.11, 13.01 / 0.06; final 13.73 / 0.14, 13.38 / 0.06; steps 13.67 / 0.15, 13.45 / 0.06
 (Telea 13.60 / 0.27, 12.82 / 0.15).
 
 Request options: ``weights`` (path of a weights file; None = the shipped one), ``tile`` (default 512),
@@ -117,8 +117,8 @@ class GRIGEngine:
         yield Progress("prepare", 0, 1, "loading weights")
         net, _ = self._generator(opts.get("weights"), device)
         # channels_last + bf16 autocast where the device has native bf16 (runtime.autocast_dtype; option bf16):
-        # T=3 on 256 / 512 px, 2 threads of the dev CPU, 0.276 / 0.944 s -> 0.175 / 0.554 s, the fill within
-        # 0.0025 of fp32's (mean 1e-4); without native bf16 it stays fp32.
+        # the generator's three passes on 256 / 512 px, 2 threads of the dev CPU, 0.276 / 0.944 s -> 0.175 /
+        # 0.554 s, the fill within 0.0025 of fp32's (mean 1e-4); without native bf16 it stays fp32.
         autocast = runtime.autocast_dtype(device, opts.get("bf16"))
 
         box = hole_bbox(mask)
