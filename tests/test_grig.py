@@ -417,3 +417,33 @@ def test_engine_seam_options_are_checked(offset_weights):
     res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights), "seam_channels": []}))
            if isinstance(e, Result)][0]
     assert res.info["seam"] == "off"
+
+
+def test_full_res_decoder_option_rebuilds_the_same_weights_with_full_resolution_detail(tmp_path):
+    """``full_res_decoder`` moves the last decoder conv (and its noise) after the up-sampling: same tensors (a
+    resumed run keeps them), and the residual then varies at single-pixel scale, which a bilinear x2 up-sampling
+    of a half-resolution map cannot."""
+    from dataclasses import replace
+
+    from core.engines.grig import load_generator
+
+    half = GRIGGenerator(TINY)
+    full = GRIGGenerator(replace(TINY, full_res_decoder=True))
+    full.load_state_dict(half.state_dict())  # same shapes
+    with torch.no_grad():
+        for net in (half, full):
+            net.up1.noise.weight.fill_(1.0)  # let the injected noise through
+    x, m = torch.zeros(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+
+    def roughness(net):  # energy of the residual's second differences along x, relative to its first
+        with torch.no_grad():
+            y = net(x, m, torch.Generator().manual_seed(0))
+        d1 = y[..., 1:] - y[..., :-1]
+        return float((d1[..., 1:] - d1[..., :-1]).pow(2).mean() / d1.pow(2).mean())
+    assert roughness(full) > 1.5 * roughness(half)
+    tr = tiny_trainer(full_res_decoder=True)
+    assert tr.cfg.full_res_decoder and not tiny_trainer().cfg.full_res_decoder
+    state, config = tr.export()
+    save_weights(tmp_path / "w.safetensors", "grig", state, config)
+    net, _ = load_generator(str(tmp_path / "w.safetensors"), torch.device("cpu"))
+    assert net.cfg.full_res_decoder and not net.up1.conv_first

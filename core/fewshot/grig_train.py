@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from typing import Iterator
 
 import cv2
@@ -36,7 +37,8 @@ from core.fewshot.grig_model import GenConfig, GRIGGenerator
 
 ENGINE = "grig"
 DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
-                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False, steps=200_000)
+                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False, full_res_decoder=False,
+                steps=200_000)
 
 
 # ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
@@ -125,6 +127,8 @@ class GRIGTrainer:
             raise UserError(f"training images need at least {self.crop}x{self.crop} pixels (smallest side: {small})")
         torch.manual_seed(seed)
         self.cfg = gen_config or GenConfig.from_dict(o.get("gen", {}))
+        if o["full_res_decoder"]:  # same weights' shapes: a resumed run keeps the trained decoder
+            self.cfg = replace(self.cfg, full_res_decoder=True)
         self.G = GRIGGenerator(self.cfg).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.features = FixedFeatures().to(self.device)
