@@ -69,23 +69,26 @@ def shifted_truth_sets(truth: MapSet, mask: np.ndarray) -> list[MapSet]:
     seam-harmonised with the columns and trimmed means the internal engine gets in material mode."""
     import torch
 
-    from core.seam import TRIM_KEEP, harmonize
+    from core.engines.seam_options import SeamFixer, seam_settings
 
+    rep = MaterialRepair(truth, mask)
+    known = rep.filled.copy()
+    hole = torch.from_numpy(mask[None, None].astype(np.float32))
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
+
+    fixers = []  # one per job, built once: the same known pixels for every shift
+    for job in rep.jobs:
+        plain, trimmed = rep.seam_columns(job)
+        k = tensor(known[:, :, job.columns])
+        settings = seam_settings({"seam_channels": plain, "seam_trimmed": trimmed}, len(job.columns))
+        fixers.append((job.columns, SeamFixer(settings, k, hole, k.amin((2, 3), keepdim=True),
+                                              k.amax((2, 3), keepdim=True))))
     out = []
-    for shifted in shifted_truths(MaterialRepair(truth, mask).filled, mask):
-        rep = MaterialRepair(truth, mask)
-        known = rep.filled
-        hole = torch.from_numpy(mask[None, None].astype(np.float32))
-        for job in rep.jobs:
-            plain, trimmed = rep.seam_columns(job)
-            for idx, trim in ((plain, None), (trimmed, TRIM_KEEP)):
-                cols = [job.columns[k] for k in idx]
-                if not cols:
-                    continue
-                f, k = (torch.from_numpy(np.ascontiguousarray(a[:, :, cols].transpose(2, 0, 1)))[None].float()
-                        for a in (shifted, known))
-                lo, hi = k.amin((2, 3), keepdim=True), k.amax((2, 3), keepdim=True)
-                shifted[:, :, cols] = harmonize(f, k, hole, trim=trim, lo=lo, hi=hi)[0].numpy().transpose(1, 2, 0)
+    for shifted in shifted_truths(known, mask):
+        for cols, fix in fixers:
+            shifted[:, :, cols] = fix(tensor(shifted[:, :, cols]))[0].numpy().transpose(1, 2, 0)
         rep.filled[:] = shifted
         out.append(rep.finish().mapset)
     return out
