@@ -24,7 +24,6 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen REWEAVE_CACHE_DIR= $(BIN)/python -m pytest -q
 
 bench-quality: $(STAMP)
-	-$(BIN)/python -m pip install --quiet pypatchmatch
 	$(BIN)/python -m bench.quality
 
 bench-speed: $(STAMP)

@@ -123,22 +123,12 @@ def sharpness_ratio(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> 
 
 
 def patchmatch_fill(image: np.ndarray, mask: np.ndarray):
-    """PyPatchMatch (Barnes et al.) when installable, else None."""
-    try:
-        from patchmatch import patch_match
-    except Exception:
+    """PatchMatch as the patchmatch engine runs it (core.engines.patchmatch), or None without its native library."""
+    from core.engines import patchmatch
+
+    if not patchmatch.available():
         return None
-    if not getattr(patch_match, "patchmatch_available", False):
-        return None
-    c = image.shape[2]
-    src = np.rint(image * 255).astype(np.uint8)
-    if c == 1:
-        src = np.repeat(src, 3, axis=2)
-    out = patch_match.inpaint(src, (mask * 255).astype(np.uint8), patch_size=5).astype(np.float32) / 255.0
-    out = out[:, :, :1] if c == 1 else out
-    res = image.copy()
-    res[mask] = out[mask]
-    return res
+    return patchmatch.patchmatch_fill(image, mask)
 
 
 class Timer:

@@ -67,9 +67,10 @@ class Registry:
 
 
 def register_builtin(registry: Registry) -> Registry:
-    from core.engines import classical, internal
+    from core.engines import classical, internal, patchmatch
 
     classical.register(registry)
+    patchmatch.register(registry)  # only where its native library loads
     internal.register(registry)
     # Optional engines register themselves only when their module is present.
     for mod_name in ("core.engines.esdiff", "core.engines.grig"):

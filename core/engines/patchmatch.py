@@ -1,0 +1,259 @@
+"""PatchMatch (Barnes et al., SIGGRAPH 2009): an instant fill that copies patches from the rest of the image.
+
+The work is done by PyPatchMatch's native library, which takes one 8-bit, 3-channel image. This module fits any
+image to that:
+
+* the library runs on a region -- the hole's bounding box grown by a wide margin, since it needs texture to copy
+  from -- and only the hole's pixels are written back, so known pixels stay bit for bit;
+* it matches on a 3-channel 8-bit *guide*: gray replicated to RGB, the RGB of RGB(A), or, for any other channel
+  count (stacked material maps), the image projected on its 3 principal axes. The guide is stretched to the known
+  pixels' range first, so that a 16-bit or float map with a narrow range keeps its detail in 8 bits;
+* for gray and RGB the hole gets the library's 8-bit result mapped back to the image's range. The library blends
+  the votes of overlapping patches and does not hand out its correspondence field, so the channels it did not see
+  (alpha, the maps beyond the guide) are copied from the known pixel whose 3 x 3 neighbourhood in the filled
+  guide is nearest to the hole pixel's: a recovered correspondence, the same for every channel, so the maps stay
+  coherent with each other (these pixels are real pixels, at full precision);
+* ``source`` (the pixels a fill may copy) is passed to the library as its global mask, with two corrections for
+  what that mask does: it also removes its pixels as *context*, and a hole with no context around it comes out
+  dark or black (measured: a flat colour came back at 55 % of its value, or 0 for a small hole). So a ring of
+  context around the hole stays unmasked; the library may then copy from that ring, so the source restriction
+  is enforced afterwards: every hole pixel (all channels) becomes a copy of the source pixel found as above.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from core.engines.base import Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs
+from core.errors import Cancelled, UserError
+from core.masks import Box, grow_box, hole_bbox, validate_mask
+
+PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
+RING = PATCH_SIZE  # with a source: context kept around the hole (px), a patch radius
+# Nearest-neighbour search for the channels the library does not see: at most this many (hole pixel, candidate)
+# pairs, so a large hole compares against a random subsample of the known pixels (never fewer than MIN_CANDIDATES).
+PAIR_BUDGET = 40_000_000
+MIN_CANDIDATES = 2048
+_NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+# The library keeps its random seed in global state: seed and fill must not interleave between threads.
+_native_lock = threading.Lock()
+
+
+def _library():
+    """PyPatchMatch's module when its native library loads, else None."""
+    try:
+        from patchmatch import patch_match
+    except Exception:  # not installed, or a broken install (ImportError, OSError)
+        return None
+    return patch_match if getattr(patch_match, "patchmatch_available", False) else None
+
+
+def available() -> bool:
+    """Whether the native PatchMatch library can be used on this machine."""
+    return _library() is not None
+
+
+def region_margin(box: Box) -> int:
+    """Context around the hole's box: wider than the classical fills', the texture PatchMatch copies from."""
+    return max(64, box.height, box.width)
+
+
+def checked_source(source, mask: np.ndarray) -> np.ndarray | None:
+    """``source`` as bool H x W (True = the fill may copy from here), or a UserError when it is unusable."""
+    if source is None:
+        return None
+    src = np.asarray(source)
+    if src.ndim == 3:
+        src = src.any(axis=2)
+    if src.shape != mask.shape:
+        raise UserError(f"the source area is {src.shape[1]}x{src.shape[0]} but the image is "
+                        f"{mask.shape[1]}x{mask.shape[0]}; it must have the same size")
+    src = src.astype(bool)
+    if not (src & ~mask).any():
+        raise UserError("the source area holds no known pixels to copy from")
+    return src
+
+
+def _region(mask: np.ndarray, source: np.ndarray | None) -> Box:
+    box = hole_bbox(mask)
+    roi = grow_box(box, region_margin(box), mask.shape, multiple=1)
+    if source is not None:
+        usable = source & ~mask
+        ys, xs = roi.slices()
+        if usable[ys, xs].sum() < max(int(mask.sum()), (2 * PATCH_SIZE + 1) ** 2):
+            # too little source near the hole: take in the whole source area
+            sb = hole_bbox(usable)
+            roi = Box(min(roi.y0, sb.y0), min(roi.x0, sb.x0), max(roi.y1, sb.y1), max(roi.x1, sb.x1))
+    return roi
+
+
+def _guide(crop: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The 3-channel 8-bit image the library matches on, and (lo, span): guide value v stands for
+    lo + span * v / 255 (meaningful for gray and RGB(A), whose guide is the image itself)."""
+    c = crop.shape[2]
+    if c in (1, 3, 4):
+        g = np.repeat(crop, 3, axis=2) if c == 1 else crop[:, :, :3]
+        vals = np.clip(g[known], 0.0, 1.0)
+        lo, hi = float(vals.min()), float(vals.max())
+        if hi - lo < 1.0 / 255:  # (nearly) flat: nothing to stretch
+            lo, hi = 0.0, 1.0
+        unit = (g - lo) / (hi - lo)
+        span = hi - lo
+    else:
+        # Principal axes of the known pixels' channel vectors, strongest first; one common scale for the three
+        # projections so that distances in the guide stay proportional to distances between the pixels.
+        x = crop[known].astype(np.float64)
+        mean = x.mean(axis=0)
+        cov = np.atleast_2d(np.cov(x - mean, rowvar=False))
+        _, vecs = np.linalg.eigh(cov)
+        axes = vecs[:, ::-1][:, :3]
+        proj = (crop.reshape(-1, c).astype(np.float64) - mean) @ axes
+        proj = np.pad(proj, ((0, 0), (0, 3 - axes.shape[1])))
+        scale = max(float(np.abs(proj.reshape(crop.shape[:2] + (3,))[known]).max()), 1e-12)
+        unit = (0.5 + 0.5 * proj / scale).reshape(crop.shape[:2] + (3,))
+        lo, span = 0.0, 1.0
+    guide = np.rint(np.clip(unit, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.ascontiguousarray(guide), lo, span
+
+
+def _features(img8: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The 3 x 3 neighbourhoods of the pixels (ys, xs) of an 8-bit image, as float rows (edges clamped)."""
+    h, w = img8.shape[:2]
+    cols = [img8[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] for dy, dx in _NEIGHBOURS]
+    return np.concatenate(cols, axis=1).astype(np.float32)
+
+
+def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each hole pixel (in ``np.nonzero(hole)`` order), the coordinates of the ``allowed`` pixel whose
+    3 x 3 neighbourhood in the filled guide is nearest (squared distance); brute force on a subsample."""
+    near_hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    cand = allowed & ~near_hole  # neighbourhoods of real pixels only
+    if not cand.any():
+        cand = allowed
+    cy, cx = np.nonzero(cand)
+    qy, qx = np.nonzero(hole)
+    keep = min(len(cy), max(MIN_CANDIDATES, PAIR_BUDGET // max(len(qy), 1)))
+    if keep < len(cy):
+        pick = np.sort(np.random.default_rng(seed % 2 ** 32).choice(len(cy), keep, replace=False))
+        cy, cx = cy[pick], cx[pick]
+    known = _features(filled8, cy, cx)
+    query = _features(filled8, qy, qx)
+    known_sq = (known * known).sum(axis=1)
+    best = np.empty(len(qy), np.int64)
+    for s in range(0, len(qy), 1024):  # |q - k|^2 without the |q|^2 term, which does not change the argmin
+        best[s:s + 1024] = (known_sq[None, :] - 2.0 * (query[s:s + 1024] @ known.T)).argmin(axis=1)
+    return cy[best], cx[best]
+
+
+@dataclass
+class _Job:
+    """One image's region, prepared once and filled once per seed."""
+
+    image: np.ndarray  # float32 H x W x C, the whole image
+    box: Box  # the region the library works on
+    hole: np.ndarray  # bool h x w
+    allowed: np.ndarray | None  # bool h x w: the pixels the fill may copy, when a source restricts it
+    blocked: np.ndarray | None  # uint8 h x w: the library's global mask, or None
+    guide: np.ndarray  # uint8 h x w x 3
+    lo: float
+    span: float
+
+    @classmethod
+    def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None) -> "_Job":
+        box = _region(mask, source)
+        ys, xs = box.slices()
+        crop, hole = image[ys, xs], mask[ys, xs]
+        allowed = blocked = None
+        if source is not None:
+            allowed = source[ys, xs] & ~hole
+            ring = cv2.dilate(hole.astype(np.uint8), np.ones((2 * RING + 1, 2 * RING + 1), np.uint8)).astype(bool)
+            off = ~allowed & ~ring
+            blocked = off.astype(np.uint8) if off.any() else None
+        guide, lo, span = _guide(crop, ~hole)
+        return cls(image, box, hole, allowed, blocked, guide, lo, span)
+
+    def fill(self, seed: int) -> np.ndarray:
+        lib = _library()
+        if lib is None:
+            raise RuntimeError("the PatchMatch native library is not available")
+        with _native_lock:
+            lib.set_random_seed(seed % 2 ** 32)
+            filled8 = lib.inpaint(self.guide, self.hole.astype(np.uint8), global_mask=self.blocked,
+                                  patch_size=PATCH_SIZE)
+        ys, xs = self.box.slices()
+        crop = self.image[ys, xs]
+        c = crop.shape[2]
+        copies = None
+        if self.allowed is not None or c not in (1, 3):
+            sy, sx = _nearest_known(filled8, self.hole, self.allowed if self.allowed is not None else ~self.hole,
+                                    seed)
+            copies = crop[sy, sx]
+        if self.allowed is not None or c not in (1, 3, 4):
+            values = copies  # every channel from real (source) pixels
+        else:
+            direct = (self.lo + self.span * (filled8[self.hole].astype(np.float32) / 255.0)).astype(np.float32)
+            values = direct[:, :1] if c == 1 else direct if c == 3 else np.concatenate([direct, copies[:, 3:]], 1)
+        out = self.image.copy()
+        region = out[ys, xs]
+        region[self.hole] = values
+        return out
+
+
+def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
+                    source: np.ndarray | None = None) -> np.ndarray:
+    """Fill ``mask`` (bool H x W, True = fill) of ``image`` (float32 H x W x C in [0, 1], any C) with PatchMatch.
+
+    ``source``: bool H x W, True where the fill may copy from (default: anywhere). Equal inputs and seeds give
+    equal results. Known pixels of the result are the input's, bit for bit. Raises RuntimeError when the native
+    library is unavailable (see ``available``)."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    mask = validate_mask(mask, image.shape[:2])
+    return _Job.prepare(image, mask, checked_source(source, mask)).fill(seed)
+
+
+class PatchMatchEngine:
+    """Request options: ``source`` (bool H x W, True = the fill may copy from here)."""
+
+    name = "patchmatch"
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        self.capabilities = capabilities
+
+    def run(self, request: InpaintRequest) -> Iterator[Event]:
+        image, mask = checked_inputs(request, self.name, 1)
+        source = checked_source(request.options.get("source"), mask)
+        n = max(1, int(request.variants))
+        yield Progress("fill", 0, n, self.capabilities.title)
+        job = _Job.prepare(image, mask, source)
+        b = job.box
+        for v in range(n):
+            if request.cancelled():
+                raise Cancelled()
+            seed = request.seed + v
+            out = job.fill(seed)
+            yield Progress("fill", v + 1, n, "done" if v + 1 == n else f"variant {v + 1}/{n}")
+            yield Result(out, v, {"engine": self.name, "region": (b.y0, b.x0, b.y1, b.x1), "seed": seed})
+
+
+def register(registry) -> None:
+    """Registers the engine only where the native library loads; elsewhere the app works without it."""
+    if not available():
+        return
+    caps = Capabilities(
+        title="Content-aware fill (PatchMatch)",
+        description="Copies patches from the rest of the image (PatchMatch): sharp texture in about a second; "
+                    "may misalign structure. Matches on 8 bits; alpha and extra maps follow the colour match.",
+        instant=True,
+        supports_seed=True,
+        supports_variants=True,
+        devices=("cpu",),
+    )
+    registry.register("patchmatch", caps, lambda: PatchMatchEngine(caps))

@@ -1,0 +1,251 @@
+"""The patchmatch engine (core.engines.patchmatch): PyPatchMatch's native fill fitted to any image.
+
+Texture is copied rather than smoothed, known pixels stay bit for bit, any channel count works (the channels
+the library does not see follow the colour match), seeds reproduce, a source area restricts what is copied,
+and the engine is in the registry and on the command line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import quantise, texture, write_native
+from core.engines import patchmatch
+from core.engines.base import InpaintRequest, Progress, Result
+from core.engines.classical import cv_inpaint
+from core.engines.patchmatch import patchmatch_fill
+from core.engines.registry import Registry, default_registry, register_builtin
+from core.errors import UserError
+
+needs_library = pytest.mark.skipif(not patchmatch.available(), reason="the PatchMatch native library is missing")
+
+
+def _box(h: int, w: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _exact_known(result: np.ndarray, image: np.ndarray, mask: np.ndarray) -> None:
+    assert result.dtype == np.float32 and result.shape == image.shape
+    np.testing.assert_array_equal(result[~mask], image[~mask])
+
+
+@pytest.fixture(scope="module")
+def brodatz(data_dir) -> np.ndarray:
+    from core.io import load_image, to_float
+
+    img = to_float(load_image(data_dir / "textures" / "brodatz_D006.png"))
+    img = img[:128, :128]
+    return np.ascontiguousarray(img.mean(axis=2, keepdims=True) if img.shape[2] > 1 else img, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The fill
+# --------------------------------------------------------------------------------------------------------
+@needs_library
+def test_gray_texture_is_copied_not_blurred(brodatz):
+    mask = _box(128, 128, 44, 44, 84, 84)
+    result = patchmatch_fill(brodatz, mask, seed=0)
+    assert result.shape == (128, 128, 1)  # gray stays one channel
+    _exact_known(result, brodatz, mask)
+    assert np.abs(result[mask] - brodatz[mask]).max() > 0  # the hole was filled, not left as it was
+    truth_std = float(brodatz[mask].std())
+    telea_std = float(cv_inpaint(brodatz, mask)[mask].std())
+    pm_std = float(result[mask].std())
+    assert pm_std >= 0.5 * truth_std, (pm_std, truth_std)
+    assert telea_std < pm_std, (telea_std, pm_std)
+
+
+@needs_library
+def test_rgb_keeps_shape_and_known_pixels():
+    img = texture(64, 72, 3, seed=1)
+    mask = _box(64, 72, 20, 24, 40, 48)
+    result = patchmatch_fill(img, mask)
+    _exact_known(result, img, mask)
+    assert not np.array_equal(result[mask], img[mask])
+    assert 0.0 <= result.min() and result.max() <= 1.0
+    # colour comes from the image: the filled mean is near the known pixels' mean, channel by channel
+    np.testing.assert_allclose(result[mask].mean(axis=0), img[~mask].mean(axis=0), atol=0.08)
+
+
+@needs_library
+def test_rgba_alpha_follows_the_colour_match():
+    img = texture(64, 72, 4, seed=2)
+    img[:, :, 3] = 1.0 - img[:, :, 0]  # alpha tied to red: a coherent fill keeps the tie
+    mask = _box(64, 72, 20, 24, 40, 48)
+    result = patchmatch_fill(img, mask)
+    _exact_known(result, img, mask)
+    alpha, red = result[mask][:, 3], result[mask][:, 0]
+    assert float(alpha.std()) > 0.05  # alpha is textured in the hole, not one flat value
+    assert float(np.abs(alpha - (1.0 - red)).mean()) < 0.06
+    known_alpha = img[~mask][:, 3]
+    assert known_alpha.min() <= alpha.min() and alpha.max() <= known_alpha.max()
+
+
+@needs_library
+def test_stacked_maps_are_filled_with_whole_known_pixels():
+    """7 channels: every filled pixel is one known pixel's whole vector, so the maps stay coherent."""
+    rng = np.random.default_rng(3)
+    base = texture(64, 72, 3, seed=3)
+    mix = rng.uniform(-1, 1, (3, 7)).astype(np.float32)
+    img = base @ mix
+    img = ((img - img.min(axis=(0, 1))) / np.ptp(img, axis=(0, 1))).astype(np.float32)
+    mask = _box(64, 72, 20, 24, 40, 48)
+    result = patchmatch_fill(img, mask)
+    assert result.shape == (64, 72, 7)
+    _exact_known(result, img, mask)
+    known = {tuple(v) for v in img[~mask]}
+    assert all(tuple(v) in known for v in result[mask])
+    assert len({tuple(v) for v in result[mask]}) > 50  # many different pixels, not one repeated
+
+
+@needs_library
+def test_narrow_16_bit_range_keeps_its_detail():
+    """A height map spanning 2 % of the range: matched in 8 bits only after stretching, so the fill stays textured."""
+    img = (0.40 + 0.02 * texture(64, 64, 1, seed=4)).astype(np.float32)
+    img = np.rint(img * 65535).astype(np.float32) / 65535.0
+    mask = _box(64, 64, 20, 20, 44, 44)
+    result = patchmatch_fill(img, mask)
+    _exact_known(result, img, mask)
+    assert float(result[mask].std()) >= 0.5 * float(img[mask].std())
+    assert img[~mask].min() - 1e-4 <= result[mask].min() and result[mask].max() <= img[~mask].max() + 1e-4
+
+
+@needs_library
+def test_same_seed_same_fill_other_seed_other_fill(brodatz):
+    mask = _box(128, 128, 44, 44, 84, 84)
+    a, b = patchmatch_fill(brodatz, mask, seed=5), patchmatch_fill(brodatz, mask, seed=5)
+    c = patchmatch_fill(brodatz, mask, seed=6)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[mask], c[mask])
+
+
+@needs_library
+def test_source_restricts_what_is_copied():
+    a, b = np.array([40, 80, 120]) / 255, np.array([200, 20, 60]) / 255
+    img = np.empty((64, 128, 3), np.float32)
+    img[:, :64], img[:, 64:] = a, b
+    mask = _box(64, 128, 20, 20, 44, 44)  # in A's half
+    source = np.zeros((64, 128), bool)
+    source[:, 64:] = True
+    result = patchmatch_fill(img, mask, source=source)
+    _exact_known(result, img, mask)
+    np.testing.assert_array_equal(result[mask], np.broadcast_to(img[0, 100], result[mask].shape))
+    # without a source the same hole takes its surroundings' colour (within the library's 8-bit vote rounding)
+    free = patchmatch_fill(img, mask)
+    np.testing.assert_allclose(free[mask], np.broadcast_to(img[0, 0], free[mask].shape), atol=3 / 255)
+
+
+@needs_library
+def test_source_on_texture_copies_only_source_pixels():
+    img = texture(64, 96, 3, seed=6)
+    img[:, :48] = texture(64, 48, 3, seed=7)[:, :, ::-1]  # another texture on the left
+    mask = _box(64, 96, 24, 56, 40, 72)
+    source = np.zeros((64, 96), bool)
+    source[:, 80:] = True  # a strip far from the hole
+    result = patchmatch_fill(img, mask, source=source, seed=1)
+    _exact_known(result, img, mask)
+    allowed = {tuple(v) for v in img[source]}
+    assert all(tuple(v) in allowed for v in result[mask])
+
+
+def test_unusable_source_is_a_user_error():
+    mask = _box(32, 32, 8, 8, 16, 16)
+    with pytest.raises(UserError, match="no known pixels"):
+        patchmatch.checked_source(mask.copy(), mask)  # the source is the hole itself
+    with pytest.raises(UserError, match="same size"):
+        patchmatch.checked_source(np.ones((16, 16), bool), mask)
+    assert patchmatch.checked_source(None, mask) is None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The engine, the registry, the command line
+# --------------------------------------------------------------------------------------------------------
+@needs_library
+def test_engine_streams_progress_and_one_result_per_variant():
+    img = texture(48, 56, 3, seed=8)
+    mask = _box(48, 56, 16, 20, 30, 36)
+    engine = default_registry().get("patchmatch")
+    events = list(engine.run(InpaintRequest(img, mask, seed=3, variants=2)))
+    results = [e for e in events if isinstance(e, Result)]
+    assert [r.variant for r in results] == [0, 1]
+    assert any(isinstance(e, Progress) for e in events)
+    for r in results:
+        _exact_known(r.image, img, mask)
+        assert r.info["engine"] == "patchmatch"
+        y0, x0, y1, x1 = r.info["region"]
+        assert y0 <= 16 and x0 <= 20 and y1 >= 30 and x1 >= 36
+    assert [r.info["seed"] for r in results] == [3, 4]
+    assert not np.array_equal(results[0].image, results[1].image)
+    np.testing.assert_array_equal(results[0].image, patchmatch_fill(img, mask, seed=3))
+
+
+@needs_library
+def test_engine_takes_the_source_option():
+    img = np.zeros((40, 80, 3), np.float32)
+    img[:, 40:] = 1.0
+    mask = _box(40, 80, 10, 10, 30, 30)
+    source = np.zeros((40, 80), bool)
+    source[:, 40:] = True
+    engine = default_registry().get("patchmatch")
+    result = [e for e in engine.run(InpaintRequest(img, mask, options={"source": source}))
+              if isinstance(e, Result)][0]
+    assert (result.image[mask] == 1.0).all()
+
+
+@needs_library
+def test_registry_lists_patchmatch_as_instant():
+    reg = default_registry()
+    names = reg.names()
+    assert "patchmatch" in names and names.index("patchmatch") == names.index("ns") + 1
+    caps = reg.capabilities("patchmatch")
+    assert caps.instant and caps.supports_seed and caps.supports_variants
+    assert caps.devices == ("cpu",) and caps.max_channels is None and not caps.trains_per_image
+
+
+def test_without_the_library_the_engine_is_not_offered(monkeypatch):
+    monkeypatch.setattr(patchmatch, "available", lambda: False)
+    reg = register_builtin(Registry())
+    assert "patchmatch" not in reg.names()
+    assert {"telea", "ns", "internal"} <= set(reg.names())
+
+
+@needs_library
+def test_cli_inpaint_with_patchmatch_end_to_end(tmp_path, write_mask):
+    from test_cli import _load, run_main
+
+    rgba = texture(40, 48, 4, seed=9)
+    rgba[:, :, 3] = np.linspace(0.2, 1.0, 48)[None, :]
+    src = write_native(tmp_path / "in.png", quantise(rgba, np.uint8))
+    mask = _box(40, 48, 12, 14, 26, 30)
+    out = tmp_path / "out.png"
+    p = run_main(["inpaint", str(src), "--mask", str(write_mask(mask)), "--out", str(out),
+                  "--engine", "patchmatch", "--seed", "2"], tmp_path / "cache")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"{out}\n" and "Traceback" not in p.stderr
+    original, result = _load(src), _load(out)
+    assert result.dtype == np.uint8 and result.shape == original.shape == (40, 48, 4)
+    np.testing.assert_array_equal(result[~mask], original[~mask])
+    assert (result[mask] != original[mask]).any()
+    alpha = result[:, :, 3][mask].astype(int)
+    assert int(original[:, :, 3].min()) <= alpha.min() and alpha.max() <= int(original[:, :, 3].max())
+
+
+@needs_library
+def test_cli_in_process_gray16(tmp_path, write_mask, capsys):
+    from core.cli import main
+
+    gray = quantise(texture(40, 48, 1, seed=10), np.uint16)
+    src = write_native(tmp_path / "g.png", gray)
+    mask = _box(40, 48, 12, 14, 26, 30)
+    out = tmp_path / "g_out.tif"
+    code = main(["inpaint", str(src), "--mask", str(write_mask(mask)), "--out", str(out), "--engine", "patchmatch",
+                 "-q"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    from test_cli import _load
+
+    result = _load(out)
+    assert result.dtype == np.uint16 and result.shape == (40, 48, 1)
+    np.testing.assert_array_equal(result[~mask], gray[~mask])
+    assert (result[mask] != gray[mask]).any()
