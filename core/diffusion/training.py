@@ -44,6 +44,9 @@ class TrainConfig:
     hflip: bool = True
     bf16: bool | None = None  # None = decide by hardware (core.runtime.autocast_dtype)
     channels_last: bool = False
+    # Gray samples (all channels equal) of a multi-channel batch get the same noise in every channel: the prior
+    # then sees gray images exactly as its one-channel fold (internal_prior.fold_to_gray) will.
+    tie_gray_noise: bool = False
 
 
 def stroke_widths_for(hole_thickness: float, crop: int) -> tuple[float, float]:
@@ -84,24 +87,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Schedule, cfg: TrainConfig,
-          seed: int, autocast: torch.dtype | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+          seed: int, autocast: torch.dtype | None = None, optimizer: torch.optim.Optimizer | None = None,
+          first_step: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
     """Train ``model`` in place; yields (step, loss) after every optimiser step (loss stays on the device).
 
     image: (C, H, W) normalised, on the model's device, hole pixels already zeroed; hole: (1, H, W), 1 = hole.
     Several images of one size may come as (N, C, H, W) and (N, 1, H, W): each crop then picks one.
+    A resumed run passes its optimiser and ``first_step``: the learning-rate schedule continues from there and
+    the crops, masks and noise are drawn afresh (seeded by seed and first_step).
     """
     device = image.device
     if image.dim() == 3:
         image, hole = image[None], hole[None]
     n_images, c, h, w = image.shape
     size = cfg.crop
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    rng = np.random.default_rng([seed, first_step] if first_step else seed)
+    gen = torch.Generator(device=device).manual_seed(seed + first_step)
     abar = schedule.alphas_cumprod.to(device=device, dtype=torch.float32)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=cfg.lr)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.train()
-    for step in range(cfg.steps):
+    for step in range(first_step, cfg.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         ys = rng.integers(0, h - size + 1, cfg.batch)
@@ -119,6 +125,9 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
         t = torch.from_numpy(rng.integers(cfg.t_min, schedule.num_steps, cfg.batch)).to(device)
         a = abar[t][:, None, None, None]
         eps = torch.randn(x0.shape, generator=gen, device=device)
+        if cfg.tie_gray_noise and c > 1:
+            gray = (x0 - x0[:, :1]).abs().amax(dim=(1, 2, 3)) < 1e-6
+            eps = torch.where(gray[:, None, None, None], eps[:, :1].expand_as(eps), eps)
         x_t = a.sqrt() * x0 + (1.0 - a).sqrt() * eps
         y = x0 * (1.0 - union)
         if cfg.channels_last:

@@ -293,11 +293,16 @@ class InternalEngine:
         timesteps = spaced_timesteps(n_steps, max(n_steps, int(round(strength * T))))
         init = None
         init_name = opts.get("init", "mean")
-        if init_name not in ("mean", "telea", "ns"):
-            raise UserError(f"unknown init '{init_name}' (use mean, telea or ns)")
+        if init_name not in ("mean", "telea", "ns", "patchmatch"):
+            raise UserError(f"unknown init '{init_name}' (use mean, telea, ns or patchmatch)")
         if init_name != "mean":
             roi, hole = image[s_box.slices()], mask[s_box.slices()]
-            guess = np.where(hole[:, :, None], cv_inpaint(roi, hole, init_name), roi)
+            if init_name == "patchmatch":
+                from core.engines.patchmatch import patchmatch_fill
+
+                guess = patchmatch_fill(image, mask, seed=request.seed)[s_box.slices()]
+            else:
+                guess = np.where(hole[:, :, None], cv_inpaint(roi, hole, init_name), roi)
             init = torch.from_numpy(np.ascontiguousarray(((guess - mean) / std).transpose(2, 0, 1))).to(device)[None]
             init = _pad8(init)[0].expand(variants, -1, -1, -1)
         sampler = SAMPLERS[sampler_name]
