@@ -106,6 +106,8 @@ class EnginePanel(QWidget):
             options["weights"] = self._fields["weights"].currentData()
         if "seam" in self._fields:
             options["seam"] = self._fields["seam"].currentData()
+        if "recipe" in self._fields and self._fields["recipe"].currentData():
+            options["recipe"] = self._fields["recipe"].currentData()
         if options:
             kw["options"] = options
         return kw
@@ -234,6 +236,17 @@ class EnginePanel(QWidget):
                              "texture: on the result, at every sampling step (smoother), or not at all")
             self._fields["seam"] = combo
             self.advanced_form.addRow("Seam", combo)
+        if caps.recipes:
+            combo = QComboBox()
+            combo.addItem("Auto (by the hole)", "")
+            names = {"patch": "Repair a content-aware fill", "noise": "From noise (invent)"}
+            for recipe in caps.recipes:
+                combo.addItem(names.get(recipe, recipe), recipe)
+            self._restore_combo(combo, "recipe", "")
+            combo.setToolTip("Where the model starts: a content-aware fill (PatchMatch) it repairs -- seams, "
+                             "misaligned structure -- or pure noise, from which it invents the fill")
+            self._fields["recipe"] = combo
+            self.advanced_form.addRow("Start", combo)
         if caps.trains_per_image:
             spin = self._spin(0, 100000, "train_steps", 0, special="Preset's")
             spin.setToolTip("Training steps on this image (0 = what the preset uses)")

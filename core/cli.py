@@ -35,6 +35,9 @@ def _add_engine_args(p: argparse.ArgumentParser, default_engine: str = "internal
     p.add_argument("--seam", default=None, choices=["final", "steps", "off"],
                    help="match the fill's colours to the hole's surroundings (engines that do: internal): "
                         "on the result (final, their default), at every sampling step, or off")
+    p.add_argument("--recipe", default=None, choices=["auto", "patch", "noise"],
+                   help="internal engine: start from a content-aware fill and repair it (patch), or sample from "
+                        "pure noise (noise, the paper's); auto (default) picks by the hole")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -98,6 +101,8 @@ def engine_options(args: argparse.Namespace) -> dict:
         options["weights"] = args.weights
     if getattr(args, "seam", None):
         options["seam"] = args.seam
+    if getattr(args, "recipe", None) and args.recipe != "auto":
+        options["recipe"] = args.recipe
     return options
 
 
@@ -117,6 +122,9 @@ def check_engine_args(engine_name: str, args: argparse.Namespace) -> None:
     if getattr(args, "seam", None) and not caps.harmonizes_seams:
         able = ", ".join(n for n in registry.names() if registry.capabilities(n).harmonizes_seams)
         raise UserError(f"engine '{engine_name}' does no seam harmonisation (--seam is for: {able})")
+    if getattr(args, "recipe", None) not in (None, "auto") and args.recipe not in caps.recipes:
+        able = ", ".join(n for n in registry.names() if args.recipe in registry.capabilities(n).recipes)
+        raise UserError(f"engine '{engine_name}' has no recipe '{args.recipe}' (--recipe is for: {able or 'none'})")
 
 
 def run_engine_cli(engine_name: str, image, mask, args, label: str = "", options: dict | None = None) -> "object":
@@ -188,6 +196,8 @@ def cmd_engines(_args: argparse.Namespace) -> int:
             flags.append("variants")
         if c.harmonizes_seams:
             flags.append("seam harmonisation")
+        if c.recipes:
+            flags.append("recipes " + "/".join(c.recipes))
         flags.append("channels " + ("any" if c.max_channels is None else f"<= {c.max_channels}"))
         flags.append("devices " + "/".join(c.devices))
         print(f"{entry.name:10s} {c.title}\n{'':10s} {'; '.join(flags)}")

@@ -475,3 +475,87 @@ def test_low_rank_refinement_reports_each_round_and_stops_when_cancelled(monkeyp
                 req.cancel.set()
             assert not isinstance(e, Result)
     assert seen == [0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Recipes: where sampling starts
+# --------------------------------------------------------------------------------------------------------
+needs_patchmatch = pytest.mark.skipif(not __import__("core.engines.patchmatch", fromlist=["available"]).available(),
+                                      reason="PatchMatch library not available")
+
+
+@needs_patchmatch
+def test_holes_default_to_the_patch_recipe_which_shows_its_start_first(image48, mask48):
+    events = list(make_engine().run(request_for(image48, mask48)))
+    previews = [ev for ev in events if isinstance(ev, Preview)]
+    assert previews[0].stage == "start"  # the content-aware fill, before any training
+    hole = mask48[previews[0].box.slices()]
+    assert previews[0].image[hole].std() > 0.05  # textured, not a flat start
+    info = results(events)[0].info
+    assert (info["recipe"], info["init"], info["strength"]) == ("patch", "patchmatch", internal.PRESET_TABLE["fast"].patch_strength)
+
+
+@needs_patchmatch
+def test_patch_recipe_trains_only_the_noise_levels_it_samples(image48, mask48, monkeypatch):
+    seen = []
+    real = internal.train
+
+    def spy(model, image, hole, schedule, cfg, *a, **kw):
+        seen.append((cfg.t_min, cfg.t_max))
+        return real(model, image, hole, schedule, cfg, *a, **kw)
+
+    monkeypatch.setattr(internal, "train", spy)
+    list(make_engine().run(request_for(image48, mask48, options=dict(QUICK, strength=0.2))))
+    list(make_engine().run(request_for(image48, mask48, options=dict(QUICK, recipe="noise"))))
+    assert seen == [(0, 201), (0, None)]
+
+
+def test_training_timesteps_stay_below_t_max(make_texture, monkeypatch):
+    seen: list[int] = []
+    model = TinyUNet(3)
+    forward = model.forward
+
+    def spy(x_t, y, mask, t):
+        seen.extend(int(v) for v in t)
+        return forward(x_t, y, mask, t)
+
+    monkeypatch.setattr(model, "forward", spy)
+    img = torch.from_numpy(np.ascontiguousarray(make_texture(32, 32, 3).transpose(2, 0, 1)))
+    cfg = TrainConfig(steps=8, crop=16, batch=8, t_max=150, bf16=False)
+    list(train(model, img, torch.zeros(1, 32, 32), linear_schedule(), cfg, seed=0))
+    assert len(seen) == 64 and max(seen) < 150 and max(seen) > 75  # spans the range, never above it
+
+
+@needs_patchmatch
+def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monkeypatch):
+    seeds = []
+    real = internal.first_guess
+
+    def spy(image, mask, box, init, seed):
+        seeds.append(seed)
+        return real(image, mask, box, init, seed)
+
+    monkeypatch.setattr(internal, "first_guess", spy)
+    list(make_engine().run(request_for(image48, mask48, seed=5, variants=2)))
+    assert seeds == [5, 6]
+    box = internal.sample_region(mask48)
+    a, b = (real(image48, mask48, box, "patchmatch", s) for s in seeds)
+    assert np.abs(a - b).max() > 0.05  # two seeds, two different starts
+
+
+def test_recipe_options_are_checked(image48, mask48):
+    for bad in ({"recipe": "magic"}, {"init": "blur"}, {"strength": 0}, {"strength": "half"}, {"t_max": 0}):
+        with pytest.raises(UserError):
+            list(make_engine().run(request_for(image48, mask48, options=dict(QUICK, **bad))))
+
+
+@needs_patchmatch
+def test_warm_start_keeps_models_of_different_recipes_apart(image48, mask48, tmp_path):
+    engine = make_engine(tmp_path)
+    opts = dict(QUICK, cache=True)
+    first = results(engine.run(request_for(image48, mask48, options=dict(opts))))[0].info
+    noise = results(engine.run(request_for(image48, mask48, options=dict(opts, recipe="noise"))))[0].info
+    again = results(engine.run(request_for(image48, mask48, options=dict(opts))))[0].info
+    assert (first["warm_start"], noise["warm_start"], again["warm_start"]) == (False, False, True)
+    fresh = make_engine(tmp_path)  # from disk: the kind is stored with the weights
+    assert results(fresh.run(request_for(image48, mask48, options=dict(opts, recipe="noise"))))[0].info["warm_start"]

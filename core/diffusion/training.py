@@ -40,7 +40,8 @@ class TrainConfig:
     # > 0: synthetic masks drop single pixels at about this rate instead of drawing strokes (for real holes
     # made of scattered missing pixels, which strokes never teach the model to fill)
     pixel_rate: float = 0.0
-    t_min: int = 0  # timesteps are drawn from [t_min, T): a one-step regressor only needs the top ones
+    t_min: int = 0  # timesteps are drawn from [t_min, t_max): a one-step regressor only needs the top ones,
+    t_max: int | None = None  # a sampler started from a guess at strength s only the bottom s x T (None = T)
     hflip: bool = True
     bf16: bool | None = None  # None = decide by hardware (core.runtime.autocast_dtype)
     channels_last: bool = False
@@ -122,7 +123,8 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
             real = torch.where(flip[:, None, None, None], real.flip(-1), real)
         union = torch.maximum(synth, real)
         weight = synth * (1.0 - real)  # hidden by the synthetic mask, but known: the only supervised pixels
-        t = torch.from_numpy(rng.integers(cfg.t_min, schedule.num_steps, cfg.batch)).to(device)
+        t_hi = schedule.num_steps if cfg.t_max is None else max(cfg.t_min + 1, min(cfg.t_max, schedule.num_steps))
+        t = torch.from_numpy(rng.integers(cfg.t_min, t_hi, cfg.batch)).to(device)
         a = abar[t][:, None, None, None]
         eps = torch.randn(x0.shape, generator=gen, device=device)
         if cfg.tie_gray_noise and c > 1:

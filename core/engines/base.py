@@ -92,6 +92,9 @@ class Capabilities:
     # options "seam" (final | steps | off), "seam_channels" and "seam_trimmed": gradient-domain seam harmonisation
     # (core.seam)
     harmonizes_seams: bool = False
+    # option "recipe": where sampling starts (e.g. "patch": from a content-aware fill, "noise": from pure noise);
+    # without the option the engine picks by the hole
+    recipes: tuple[str, ...] = ()
     devices: tuple[str, ...] = ("cpu",)
 
 

@@ -55,6 +55,7 @@ class Preset:
     warm_steps: int  # fine-tuning steps when a cached model for this image exists
     sampler: str
     sample_steps: int
+    patch_strength: float = 0.1  # the patch recipe: noise level of its start, as a fraction of T
 
 
 # Calibrated on the 2-core dev CPU (bench/speed.py): fast fits train + sample of a 256x256 image in
@@ -123,6 +124,69 @@ def _pad8(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     return F.pad(t, (0, pw, 0, ph), mode=mode), (ph, pw)
 
 
+RECIPES = ("patch", "noise")
+STARTS = ("mean", "telea", "ns", "patchmatch")
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    """Where sampling starts and which noise levels the model is trained for.
+
+    recipe 'noise' is the paper's: sampling from pure noise (init 'mean', strength 1), the model trained on every
+    timestep. recipe 'patch' starts from a PatchMatch fill diffused to ``strength`` x T (SDEdit) and trains the
+    model only on the timesteps below that (``t_max``): it has to repair a copy of the image's own texture --
+    seams, misaligned structure -- not invent the texture from noise, and a few hundred steps of training on the
+    noise levels it will meet are enough for that (docs/engines/internal.md has the measurements).
+    """
+
+    recipe: str
+    init: str  # mean | telea | ns | patchmatch
+    strength: float  # 0-1: the sampler starts at strength x T
+    t_max: int | None  # training timesteps are drawn below this (None = all)
+
+    @property
+    def cache_kind(self) -> str:
+        """Models trained for different noise ranges are different models: warm start only within one range."""
+        return "" if self.t_max is None else f"low{self.t_max}"
+
+
+def start_settings(opts: dict, preset: Preset, scattered: bool) -> StartSettings:
+    """The request's start options, checked: ``recipe``, ``init``, ``strength``, ``t_max``."""
+    from core.engines.patchmatch import available as patchmatch_available
+
+    default = "noise" if scattered or not patchmatch_available() else "patch"
+    recipe = opts.get("recipe") or default
+    if recipe not in RECIPES:
+        raise UserError(f"unknown recipe '{recipe}' (use {' or '.join(RECIPES)})")
+    init = opts.get("init") or ("patchmatch" if recipe == "patch" else "mean")
+    if init not in STARTS:
+        raise UserError(f"unknown init '{init}' (use {', '.join(STARTS)})")
+    if init == "patchmatch" and not patchmatch_available():
+        raise UserError("init 'patchmatch' needs the PatchMatch library (pip install pypatchmatch)")
+    strength = opts.get("strength", preset.patch_strength if recipe == "patch" else 1.0)
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.01 <= strength <= 1.0:
+        raise UserError(f"option strength must be a number from 0.01 to 1 (got {strength!r})")
+    t_max = opts.get("t_max", int(round(strength * T)) + 1 if recipe == "patch" else None)
+    if t_max is not None:
+        t_max = whole_option({"t_max": t_max}, "t_max", 0, 2, T)
+    return StartSettings(recipe, init, float(strength), t_max)
+
+
+def start_title(init: str) -> str:
+    return {"patchmatch": "content-aware fill (PatchMatch) as the start", "telea": "Telea fill as the start",
+            "ns": "Navier-Stokes fill as the start"}.get(init, init)
+
+
+def first_guess(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int) -> np.ndarray:
+    """The sampler's first guess of the region ``box``: the image with its hole filled by ``init``."""
+    if init == "patchmatch":
+        from core.engines.patchmatch import patchmatch_fill
+
+        return patchmatch_fill(image, mask, seed=seed)[box.slices()]
+    roi, hole = image[box.slices()], mask[box.slices()]
+    return np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)
+
+
 class InternalEngine:
     name = "internal"
 
@@ -168,7 +232,8 @@ class InternalEngine:
         # from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 / -0.6 and smoother fills (sharpness 0.54
         # on the Kodak box), hence not the default. Scattered holes have no seam to speak of.
         seam = seam_settings(opts, c, off=scattered)  # checked before any work
-        cached = self.cache.lookup(image) if use_cache else None
+        start = start_settings(opts, preset, scattered)
+        cached = self.cache.lookup(image, start.cache_kind) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
         else:
@@ -188,7 +253,8 @@ class InternalEngine:
         if cached is not None:
             model.load_state_dict(cached.state)
         elif opts.get("prior", True):
-            prior = load_prior(c)
+            prior_file = opts.get("prior")
+            prior = load_prior(c, prior_file if isinstance(prior_file, str) else None)
             if prior is not None:
                 model.load_state_dict(prior)
                 prior_used = True
@@ -203,6 +269,7 @@ class InternalEngine:
             steps=int(steps), crop=crop, batch=batch, stroke_width=stroke_widths_for(thick, crop),
             pixel_rate=float(opts.get("pixel_rate", SCATTERED_PIXEL_RATE if scattered else 0.0)),
             t_min=SCATTERED_T_MIN if scattered else 0,
+            t_max=start.t_max,
             bf16=opts.get("bf16"),
             # channels_last training: 1.5x faster steps with bf16 and 1.1x in fp32 on the dev CPU
             # (python -m bench.speed); the model is converted below, its cached weights made contiguous.
@@ -237,6 +304,20 @@ class InternalEngine:
             roi = image[s_box.slices()]
             hole = mask[s_box.slices()]
             return np.where(hole[:, :, None], out, roi)
+
+        # The start of the sampler: None (noise) or one first guess per variant, shown at once as a preview.
+        guesses = None
+        if start.init != "mean":
+            yield Progress("start", 0, variants, start_title(start.init))
+            guesses = []
+            for v in range(variants):
+                if request.cancelled():
+                    raise Cancelled()
+                guess = first_guess(image, mask, s_box, start.init, request.seed + v)
+                guesses.append(_pad8(normalise(guess, np.zeros(guess.shape[:2], bool))[None])[0])
+                if v == 0:
+                    yield Preview(to_image(guesses[0][0]), s_box, "start", 1, 1)
+            yield Progress("start", variants, variants, start_title(start.init))
 
         # channels_last: 1.5x faster 512x512 inference in fp32 on the dev CPU, and bf16 autocast (where the
         # hardware has it, as for training) another 2.1x (python -m bench.speed).
@@ -275,36 +356,22 @@ class InternalEngine:
             if preview_every > 0 and now - last_preview >= preview_every and step + 1 < total:
                 t0 = time.monotonic()
                 est = self._quick_preview(make_denoiser(1), s_img, s_mask, clip, request.seed, device,
-                                          n_steps=1 if scattered else 4)
+                                          n_steps=1 if scattered else 4, strength=start.strength,
+                                          init=None if guesses is None else guesses[0])
                 yield Preview(to_image(est[0]), s_box, "train", step + 1, total)
                 cost = time.monotonic() - t0
                 last_preview = time.monotonic() + max(0.0, 4 * cost - preview_every)  # keep previews <= ~20%
         model.eval()
         if use_cache and cfg.steps > 0:
-            self.cache.store(image, model.state_dict(), mean, std)
+            self.cache.store(image, model.state_dict(), mean, std, start.cache_kind)
         if infer_cl:
             model.to(memory_format=torch.channels_last)
 
         # ---- sampling ---------------------------------------------------------------------------------
         gen = torch.Generator(device=device).manual_seed(request.seed + 7919)
         noise = torch.randn((variants,) + tuple(s_img.shape[1:]), generator=gen, device=device)
-        # SDEdit-style start (option): diffuse a classical fill to strength * T instead of starting from noise.
-        strength = float(np.clip(opts.get("strength", 1.0), 0.05, 1.0))
-        timesteps = spaced_timesteps(n_steps, max(n_steps, int(round(strength * T))))
-        init = None
-        init_name = opts.get("init", "mean")
-        if init_name not in ("mean", "telea", "ns", "patchmatch"):
-            raise UserError(f"unknown init '{init_name}' (use mean, telea, ns or patchmatch)")
-        if init_name != "mean":
-            roi, hole = image[s_box.slices()], mask[s_box.slices()]
-            if init_name == "patchmatch":
-                from core.engines.patchmatch import patchmatch_fill
-
-                guess = patchmatch_fill(image, mask, seed=request.seed)[s_box.slices()]
-            else:
-                guess = np.where(hole[:, :, None], cv_inpaint(roi, hole, init_name), roi)
-            init = torch.from_numpy(np.ascontiguousarray(((guess - mean) / std).transpose(2, 0, 1))).to(device)[None]
-            init = _pad8(init)[0].expand(variants, -1, -1, -1)
+        timesteps = spaced_timesteps(n_steps, max(n_steps, int(round(start.strength * T))))
+        init = None if guesses is None else torch.cat(guesses)
         sampler = SAMPLERS[sampler_name]
         known_b = s_img.expand(variants, -1, -1, -1)
         mask_b = s_mask.expand(variants, -1, -1, -1)
@@ -335,18 +402,20 @@ class InternalEngine:
             out[s_box.slices()] = regions[v]
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": len(timesteps),
                                   "train_steps": cfg.steps, "scattered": scattered, "lowrank_rounds": lowrank_rounds,
-                                  "seam": seam.mode,
+                                  "seam": seam.mode, "recipe": start.recipe, "init": start.init, "strength": start.strength,
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
-    def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, n_steps: int = 4) -> torch.Tensor:
+    def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, n_steps: int = 4, strength: float = 1.0,
+                       init: torch.Tensor | None = None) -> torch.Tensor:
         """A few DDIM steps with fixed noise: cheap, and it changes only because the model does."""
         gen = torch.Generator(device=device).manual_seed(seed + 1)
         noise = torch.randn(s_img.shape, generator=gen, device=device)
         est = None
+        top = max(n_steps, int(round(strength * T)))
         with torch.inference_mode():
-            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, spaced_timesteps(n_steps, T), gen,
-                                       clip=clip):
+            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, spaced_timesteps(n_steps, top), gen,
+                                       clip=clip, init=init):
                 est = st.denoised
         return est
 
@@ -367,6 +436,7 @@ def register(registry) -> None:
         supports_variants=True,
         supports_steps=True,
         harmonizes_seams=True,
+        recipes=RECIPES,
         devices=devices,
     )
     registry.register("internal", caps, lambda: InternalEngine(caps))

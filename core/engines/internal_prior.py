@@ -44,12 +44,12 @@ def fold_to_gray(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_prior(channels: int) -> dict[str, torch.Tensor] | None:
+def load_prior(channels: int, path: str | Path | None = None) -> dict[str, torch.Tensor] | None:
     """The prior's state dict for this channel count (RGB, or gray folded from it), or None when there is none
-    or the file is damaged."""
+    or the file is damaged. ``path``: another RGB prior file than the shipped one (experiments)."""
     if channels not in (1, 3):
         return None
-    path = prior_path(3)
+    path = Path(path) if path is not None else prior_path(3)
     if path is None or not path.is_file():
         return None
     from safetensors.torch import load_file

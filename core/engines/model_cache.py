@@ -32,6 +32,9 @@ class CachedModel:
     state: dict[str, torch.Tensor]  # on the CPU
     mean: np.ndarray
     std: np.ndarray
+    # what the model was trained for (e.g. the noise levels of a recipe): a warm start only reuses a model of
+    # the same kind; "" for the original recipe, so cache files written before kinds existed still match it
+    kind: str = ""
 
 
 def fingerprint(image: np.ndarray) -> tuple[str, np.ndarray]:
@@ -50,34 +53,40 @@ def default_cache_dir() -> Path | None:
     return Path(base) / "reweave" / "models"
 
 
+def _kinded(key: str, kind: str) -> str:
+    return f"{key}-{kind}" if kind else key
+
+
 class ModelCache:
     def __init__(self, directory: Path | None | str = "default") -> None:
         self.directory = default_cache_dir() if directory == "default" else (Path(directory) if directory else None)
         self._memory: OrderedDict[str, CachedModel] = OrderedDict()
 
-    def lookup(self, image: np.ndarray) -> CachedModel | None:
+    def lookup(self, image: np.ndarray, kind: str = "") -> CachedModel | None:
         key, thumb = fingerprint(image)
+        key = _kinded(key, kind)
         if key in self._memory:
             self._memory.move_to_end(key)
             return self._memory[key]
         for entry in reversed(self._memory.values()):
-            if entry.shape == image.shape and float(np.abs(entry.thumb - thumb).mean()) < NEAR:
+            if entry.kind == kind and entry.shape == image.shape and float(np.abs(entry.thumb - thumb).mean()) < NEAR:
                 return entry
-        return self._lookup_disk(key, thumb, image.shape)
+        return self._lookup_disk(key, thumb, image.shape, kind)
 
-    def store(self, image: np.ndarray, state: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray) -> None:
+    def store(self, image: np.ndarray, state: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray,
+              kind: str = "") -> None:
         key, thumb = fingerprint(image)
-        entry = CachedModel(key, tuple(image.shape), thumb,
+        entry = CachedModel(_kinded(key, kind), tuple(image.shape), thumb,
                             {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()},
-                            np.asarray(mean, np.float32), np.asarray(std, np.float32))
-        self._memory[key] = entry
-        self._memory.move_to_end(key)
+                            np.asarray(mean, np.float32), np.asarray(std, np.float32), kind)
+        self._memory[entry.key] = entry
+        self._memory.move_to_end(entry.key)
         while len(self._memory) > MEMORY_ENTRIES:
             self._memory.popitem(last=False)
         self._store_disk(entry)
 
     # -- disk -------------------------------------------------------------------------------------------
-    def _lookup_disk(self, key: str, thumb: np.ndarray, shape) -> CachedModel | None:
+    def _lookup_disk(self, key: str, thumb: np.ndarray, shape, kind: str) -> CachedModel | None:
         if self.directory is None or not self.directory.is_dir():
             return None
         candidates = [self.directory / f"{key}.safetensors"]
@@ -90,8 +99,12 @@ class ModelCache:
                 entry = CachedModel(
                     path.stem, tuple(int(v) for v in tensors.pop("_shape").tolist()),
                     tensors.pop("_thumb").numpy(), {}, tensors.pop("_mean").numpy(), tensors.pop("_std").numpy())
+                stored_kind = tensors.pop("_kind", None)
+                entry.kind = bytes(stored_kind.tolist()).decode() if stored_kind is not None else ""
                 entry.state = tensors
             except Exception:  # a damaged cache file is not the user's problem: skip it
+                continue
+            if entry.kind != kind:
                 continue
             if entry.key == key or (entry.shape == tuple(shape) and float(np.abs(entry.thumb - thumb).mean()) < NEAR):
                 self._memory[entry.key] = entry
@@ -108,6 +121,8 @@ class ModelCache:
             tensors["_thumb"] = torch.from_numpy(entry.thumb)
             tensors["_mean"] = torch.from_numpy(entry.mean)
             tensors["_std"] = torch.from_numpy(entry.std)
+            if entry.kind:
+                tensors["_kind"] = torch.tensor(list(entry.kind.encode()), dtype=torch.uint8)
             tmp = self.directory / f".{entry.key}.{os.getpid()}.tmp"
             save_file(tensors, str(tmp))
             os.replace(tmp, self.directory / f"{entry.key}.safetensors")
