@@ -39,7 +39,8 @@ from core.material import MaterialResult, check_output, load_map_set, save_map_s
 
 APP_NAME = "Reweave"
 MAX_RECENT = 10
-STAGE_NAMES = {"prepare": "Preparing", "train": "Training on this image", "sample": "Sampling", "fill": "Filling",
+STAGE_NAMES = {"prepare": "Preparing", "start": "Content-aware start", "train": "Training on this image",
+               "sample": "Sampling", "fill": "Filling",
                "refine": "Refining (low rank)"}
 
 

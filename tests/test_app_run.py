@@ -162,7 +162,8 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     plain = Capabilities(title="Plain", description="no options", instant=True)
     rich = Capabilities(title="Rich", description="all options", trains_per_image=True, samplers=("a", "b"),
                         default_sampler="b", presets=("fast", "best"), supports_seed=True, supports_variants=True,
-                        supports_steps=True, harmonizes_seams=True, devices=("cpu", "cuda"))
+                        supports_steps=True, harmonizes_seams=True, recipes=("patch", "noise"),
+                        devices=("cpu", "cuda"))
     gray = Capabilities(title="Gray only", description="one channel", max_channels=1)
     for name, caps in (("plain", plain), ("rich", rich), ("gray", gray)):
         reg.register(name, caps, lambda n=name, c=caps: FakeEngine(n, c))
@@ -170,7 +171,7 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     p = w.panel
     assert [p.engine_combo.itemText(i) for i in range(p.engine_combo.count())] == ["Plain", "Rich", "Gray only"]
     assert p.engine_name() == "rich"  # the default: the first engine that learns from the image
-    fields = ("preset", "sampler", "steps", "seed", "variants", "device", "train_steps", "seam")
+    fields = ("preset", "sampler", "steps", "seed", "variants", "device", "train_steps", "seam", "recipe")
     assert {n for n in fields if p.field(n) is not None} == set(fields)
     p.field("preset").setCurrentIndex(p.field("preset").findData("best"))
     p.field("sampler").setCurrentIndex(p.field("sampler").findData("a"))
@@ -180,7 +181,10 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     assert p.request_kwargs() == {"preset": "best", "sampler": "a", "steps": 12, "seed": 0, "variants": 1,
                                   "device": "cpu", "train_steps": 34, "options": {"seam": "final"}}
     p.field("seam").setCurrentIndex(p.field("seam").findData("off"))
-    assert p.request_kwargs()["options"] == {"seam": "off"}
+    assert p.request_kwargs()["options"] == {"seam": "off"}  # recipe "auto": the engine picks, no option sent
+    assert [p.field("recipe").itemData(i) for i in range(p.field("recipe").count())] == ["", "patch", "noise"]
+    p.field("recipe").setCurrentIndex(p.field("recipe").findData("noise"))
+    assert p.request_kwargs()["options"] == {"seam": "off", "recipe": "noise"}
     select_engine(w, "plain")
     assert all(p.field(n) is None for n in fields)
     assert p.request_kwargs() == {}

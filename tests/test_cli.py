@@ -114,6 +114,8 @@ def _bad_cases(f) -> dict[str, list[str]]:
         "steps out of range": ["inpaint", rgb, "--mask", mask, "--out", out, *internal[:-2], "--steps", "0"],
         "--seam for telea": ["inpaint", rgb, "--mask", mask, "--out", out, *telea, "--seam", "off"],
         "unknown --seam": ["inpaint", rgb, "--mask", mask, "--out", out, *internal, "--seam", "blend"],
+        "--recipe for telea": ["inpaint", rgb, "--mask", mask, "--out", out, *telea, "--recipe", "patch"],
+        "unknown --recipe": ["inpaint", rgb, "--mask", mask, "--out", out, *internal, "--recipe", "magic"],
     }
 
 
@@ -286,6 +288,7 @@ def test_messages_name_the_problem(files, capsys):
     assert "nofolder" in last("output folder missing")
     assert "nope.png" in last("missing image")
     assert "does no seam harmonisation" in last("--seam for telea") and "internal" in last("--seam for telea")
+    assert "no recipe 'patch'" in last("--recipe for telea") and "internal" in last("--recipe for telea")
     if not _cuda_available():
         assert "cuda" in last("cuda on a cpu machine (telea)")
 
@@ -298,4 +301,14 @@ def test_engines_lists_the_builtin_engines(capsys):
         assert name in names
     assert "samplers ddpm/ddim/ddrm" in stdout
     internal_line = stdout[stdout.index("internal "):].splitlines()[1]
-    assert "seam harmonisation" in internal_line
+    assert "seam harmonisation" in internal_line and "recipes patch/noise" in internal_line
+
+
+def test_recipe_reaches_the_engine_and_auto_leaves_the_choice_to_it():
+    from core.cli import build_parser, engine_options
+
+    parse = build_parser().parse_args
+    base = ["inpaint", "a.png", "--mask", "m.png", "--out", "o.png"]
+    assert engine_options(parse(base + ["--recipe", "noise"]))["recipe"] == "noise"
+    assert "recipe" not in engine_options(parse(base + ["--recipe", "auto"]))
+    assert "recipe" not in engine_options(parse(base))

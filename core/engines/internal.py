@@ -231,8 +231,11 @@ class InternalEngine:
         # material render +0.7 dB (README). 'steps' harmonises every step's estimate, so the model continues
         # from it (radius 12): Kodak +1.8 / +1.9 dB but textures -0.2 / -0.6 and smoother fills (sharpness 0.54
         # on the Kodak box), hence not the default. Scattered holes have no seam to speak of.
-        seam = seam_settings(opts, c, off=scattered)  # checked before any work
         start = start_settings(opts, preset, scattered)
+        # A PatchMatch start is made of the image's own pixels, already the right colour: harmonising the repair
+        # of it smeared the mortar lines of the bundled sample's bricks (docs/engines/internal.md), so the patch
+        # recipe leaves its seams alone unless asked.
+        seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
         cached = self.cache.lookup(image, start.cache_kind) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
