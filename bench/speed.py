@@ -120,13 +120,15 @@ def end_to_end(preset: str, big: int | None) -> dict:
                 info = ev.info
     return {"image": f"{name} {image.shape[1]}x{image.shape[0]}", "hole": f"{mask.mean() * 100:.1f}%",
             "total_s": tm.seconds, "train_s": t_train_end - tm.t0, "sample_s": tm.t0 + tm.seconds - t_train_end,
-            "train_steps": info["train_steps"], "region": info["region"]}
+            "train_steps": info["train_steps"], "region": info["region"], "recipe": info["recipe"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer configurations (no bf16 at 512, no 1-thread)")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end runs")
+    ap.add_argument("--e2e-presets", default="fast", help="presets of the end-to-end runs, e.g. fast,balanced")
     args = ap.parse_args(argv)
     from core import runtime
 
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {cores} physical cores, native bf16: {runtime.cpu_has_native_bf16()}\n", flush=True)
 
     rows = []
+    if args.e2e_only:
+        return end_to_end_table(args.e2e_presets.split(","))
     # The baseline is what the engine does on this machine: allocator tuning, channels_last training, bf16
     # autocast where the CPU has native bf16 (runtime.autocast_dtype); each row flips one of them.
     native = runtime.cpu_has_native_bf16()
@@ -169,14 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     print("target: ddrm 20 on 512x512 <= 3 s")
 
     if not args.skip_e2e:
-        erows = []
+        end_to_end_table(args.e2e_presets.split(","))
+    return 0
+
+
+def end_to_end_table(presets: list[str]) -> int:
+    erows = []
+    for preset in presets:
         for big in (None, 2048):
-            r = end_to_end("fast", big)
-            erows.append(["fast", r["image"], r["hole"], r["train_steps"], r["train_s"], r["sample_s"], r["total_s"]])
+            r = end_to_end(preset, big)
+            erows.append([preset, r["image"], r["hole"], r["recipe"], r["train_steps"], r["train_s"], r["sample_s"],
+                          r["total_s"]])
             print(f"  e2e {erows[-1]}", flush=True)
-        print_table(["preset", "image", "hole", "train steps", "train s", "sample s", "total s"], erows,
-                    title="\nEnd to end (internal engine)")
-        print(f"\n2048x2048 / 256x256 time ratio: {erows[1][-1] / erows[0][-1]:.2f} (target <= 1.5)")
+    print_table(["preset", "image", "hole", "recipe", "train steps", "start + train s", "sample s", "total s"], erows,
+                title="\nEnd to end (internal engine)")
+    for i in range(0, len(erows), 2):
+        print(f"{erows[i][0]}: 2048x2048 / 256x256 time ratio {erows[i + 1][-1] / erows[i][-1]:.2f} (target <= 1.5)")
     return 0
 
 

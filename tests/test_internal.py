@@ -559,3 +559,10 @@ def test_warm_start_keeps_models_of_different_recipes_apart(image48, mask48, tmp
     assert (first["warm_start"], noise["warm_start"], again["warm_start"]) == (False, False, True)
     fresh = make_engine(tmp_path)  # from disk: the kind is stored with the weights
     assert results(fresh.run(request_for(image48, mask48, options=dict(opts, recipe="noise"))))[0].info["warm_start"]
+
+
+@needs_patchmatch
+def test_a_patch_start_samples_no_more_steps_than_its_noise_range_holds(image48, mask48):
+    info = results(make_engine().run(request_for(image48, mask48, sampler="ddpm", steps=1000, train_steps=2,
+                                                 options=dict(QUICK, strength=0.02))))[0].info
+    assert info["steps"] == 20  # every step below 0.02 x T, not 1000 spread over the whole schedule

@@ -373,7 +373,8 @@ class InternalEngine:
         # ---- sampling ---------------------------------------------------------------------------------
         gen = torch.Generator(device=device).manual_seed(request.seed + 7919)
         noise = torch.randn((variants,) + tuple(s_img.shape[1:]), generator=gen, device=device)
-        timesteps = spaced_timesteps(n_steps, max(n_steps, int(round(start.strength * T))))
+        # a start at strength s samples the bottom s x T steps: at most that many, whatever the preset asks
+        timesteps = spaced_timesteps(n_steps, max(1, int(round(start.strength * T))))
         init = None if guesses is None else torch.cat(guesses)
         sampler = SAMPLERS[sampler_name]
         known_b = s_img.expand(variants, -1, -1, -1)

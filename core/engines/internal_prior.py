@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                 "in all, resumed runs included")
     ap.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--t-max", type=int, default=None,
+                    help="train only timesteps below this (the patch recipe samples t < strength x T)")
     args = ap.parse_args(argv)
     runtime.tune_allocator()
     runtime.set_threads()
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     model = TinyUNet(3).to(memory_format=torch.channels_last)
     # Crops and masks span what per-image fine-tuning meets: strokes 3-48 px wide, boxes up to 60 % of a crop.
     cfg = TrainConfig(steps=args.steps, crop=64, batch=12, lr=1e-3, lr_final=5e-5, stroke_width=(3.0, 40.0),
-                      box_fraction=0.35, channels_last=True, tie_gray_noise=True)
+                      box_fraction=0.35, channels_last=True, tie_gray_noise=True,
+                      t_max=args.t_max)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step0, spent = 0, 0.0
     if args.resume and ckpt.is_file():
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out), metadata={"engine": "internal", "channels": "3", "steps": str(step),
-                                         "minutes": f"{(time.time() - t0) / 60:.1f}", "seed": str(args.seed)})
+                                         "minutes": f"{(time.time() - t0) / 60:.1f}", "seed": str(args.seed),
+                                         "t_max": str(args.t_max)})
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     print(f"{out} step {step} sha256 {digest} ({(time.time() - t0) / 60:.1f} min)")
     return 0
