@@ -7,16 +7,18 @@ about what it costs in a small one. Every channel is modelled jointly, whatever 
 RGBA, or a stacked SVBRDF map set), each normalised by its own mean and standard deviation.
 
 Request options (``request.options``): ``cache`` (bool, default True: warm start from a model trained
-for this image), ``prior`` (bool, default True: start training from the shipped prior weights when there
-are some for this channel count, see ``internal_prior``), ``init`` ('mean' | 'telea' | 'ns') and ``strength``
-(0-1: SDEdit-style sampling from a classical fill diffused to strength x T), ``preview_every`` (seconds between training previews, default 3), ``bf16`` (None =
+for this image), ``prior`` (True / False / a file: start training from prior weights when there are some for
+this channel count, see ``internal_prior``), ``recipe`` ('patch' | 'noise', default by the hole, see
+StartSettings), ``init`` ('mean' | 'telea' | 'ns' | 'patchmatch'), ``strength`` (0-1: SDEdit-style sampling from
+that first guess diffused to strength x T) and ``t_max`` (train only timesteps below it), ``preview_every``
+(seconds between training previews, default 3), ``bf16`` (None =
 by hardware, for training and sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``,
 ``pixel_rate`` (training masks that drop single pixels at this rate instead of strokes; by default
 SCATTERED_PIXEL_RATE when the hole is scattered pixels, else 0), ``scattered`` (None = by the mask: use
 the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off), ``lowrank_rounds``
 (rounds of the nonlocal low-rank refinement; default SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0),
 ``seam`` ('final' | 'steps' | 'off': gradient-domain harmonisation of the fill with its surroundings, core.seam,
-on the result or on every step's estimate; never on scattered holes), ``seam_radius`` (the local means' radius,
+on the result or on every step's estimate; default final, off for the patch recipe; never on scattered holes), ``seam_radius`` (the local means' radius,
 default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels it may shift with plain local means; default all),
 ``seam_trimmed`` (channels shifted together with trimmed local means, core.seam.inlier_weights: material mode
 puts a normal map's channels here, so that its grooves do not tilt the fill; default none).
@@ -58,11 +60,10 @@ class Preset:
     patch_strength: float = 0.1  # the patch recipe: noise level of its start, as a fraction of T
 
 
-# Calibrated on the 2-core dev CPU (bench/speed.py): fast fits train + sample of a 256x256 image in
-# under a minute, balanced in about three; best follows the paper (many steps, full ancestral DDPM).
-# fast samples 5 DDRM steps, not 20: a model trained for 300 steps drifts along a long chain (see
-# bench.hole_drift), and 5 steps measured better hole PSNR on all four groups of bench.quality (textures /
-# Kodak x strokes / box: +0.2, +0.8, +0.9, +2.4 dB) with sharpness 0.73-0.84 (20 steps: 0.47-0.84).
+# Step counts, so the same seed gives the same result on the same device. With the paper's recipe ('noise') fast
+# samples 5 DDRM steps, not 20: a model trained for 300 steps drifts along a long chain (bench.hole_drift). With the
+# patch recipe every preset samples only below strength x T (best's DDPM 1000 becomes every step below it).
+# Measurements: docs/engines/internal.md.
 PRESET_TABLE: dict[str, Preset] = {
     "fast": Preset(train_steps=300, warm_steps=100, sampler="ddrm", sample_steps=5),
     "balanced": Preset(train_steps=900, warm_steps=250, sampler="ddrm", sample_steps=25),
@@ -428,10 +429,10 @@ def register(registry) -> None:
     devices = tuple(runtime.available_devices())
     caps = Capabilities(
         title="Internal diffusion (learns from this image)",
-        description="Trains a 165k-parameter diffusion UNet on the open image, then samples the hole. "
-                    "Sharp texture; 20-30 s (fast) to about a minute (balanced) on a 2-core CPU. "
-                    "Best on textures, materials and scattered missing pixels (dust), where it beats "
-                    "Navier-Stokes; on photos with big holes the classical engines do better today.",
+        description="Trains a 165k-parameter diffusion UNet on the open image. On holes it starts from "
+                    "content-aware fill (PatchMatch) and repairs it with the model: about PatchMatch's quality, "
+                    "better on large holes in photos. Scattered missing pixels (dust) get their own recipe. "
+                    "20-30 s (fast) to about a minute (balanced) on a 2-core CPU.",
         trains_per_image=True,
         samplers=tuple(SAMPLERS),
         default_sampler="ddrm",
