@@ -119,10 +119,16 @@ class MaterialRepair:
 
     def engine_options(self, job: MaterialJob) -> dict:
         """Engine options this map set implies for ``job``; a caller's own options take precedence."""
-        if not self.registry.capabilities(self.engine).harmonizes_seams:
-            return {}
-        plain, trimmed = self.seam_columns(job)
-        return {"seam_channels": plain, "seam_trimmed": trimmed}
+        caps = self.registry.capabilities(self.engine)
+        options: dict = {}
+        if "noise" in caps.recipes:
+            # Map sets keep the recipe bench.material measured (docs/material.md); the patch recipe's PatchMatch
+            # start sees a 3-channel projection of the stack and is measured there only as an option.
+            options["recipe"] = "noise"
+        if caps.harmonizes_seams:
+            plain, trimmed = self.seam_columns(job)
+            options.update(seam_channels=plain, seam_trimmed=trimmed)
+        return options
 
     def preview(self, job: MaterialJob, region: np.ndarray) -> dict[int, np.ndarray]:
         sub_maps = MapSet([self.mapset.maps[j] for j in job.map_indices], self.mapset.folder)
