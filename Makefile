@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench bench-quality bench-speed bench-fewshot weights package clean
+.PHONY: install run test bench bench-quality bench-speed bench-fewshot weights prior package clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,15 @@ weights: $(STAMP)
 		--out resources/weights/grig.safetensors --minutes 55 --seed 0 & \
 	wait
 	$(BIN)/python -m core.fewshot.grig_train resources/weights/grig.safetensors.ckpt resources/weights/grig.safetensors --net G
+
+# The internal engine's prior (core/engines/internal_prior.py): 75 min on every timestep, then 17 min more on the
+# patch recipe's t < 101, one thread each (90 min in all on the 2-core dev CPU). Resumable: re-running continues from
+# build/prior/internal_prior_rgb.safetensors.ckpt. Measured, not shipped (docs/engines/internal.md).
+prior: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m core.engines.internal_prior --out build/prior/internal_prior_rgb.safetensors \
+		--steps 28000 --minutes 75 --resume
+	OMP_NUM_THREADS=1 $(BIN)/python -m core.engines.internal_prior --out build/prior/internal_prior_rgb.safetensors \
+		--steps 32000 --minutes 92 --resume --t-max 101
 
 bench-fewshot: $(STAMP)
 	$(BIN)/python -m bench.esdiff
