@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from core.fewshot.common import blend_window, tile_starts
+from core.tiling import blend_window, tile_starts
 
 HANKEL_WIN = 8
 HANKEL_RANK = 115  # HKGM's constant (192 columns for an RGB 8x8 window)

@@ -75,3 +75,63 @@ def test_importing_core_loads_no_qt_module():
     assert report["qt"] == []
     assert {"telea", "ns", "internal"} <= set(report["engines"])  # the engines really were imported
     assert report["torch"]
+
+
+def _core_module(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _core_import_graph() -> dict[str, set[str]]:
+    """core module -> the core modules it imports anywhere in its source (function-level imports included: a
+    lazy import hides a cycle from Python, not from a reader)."""
+    modules = {_core_module(p): p for p in CORE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        imported = [m for _, m in _imports(tree)]
+        for node in ast.walk(tree):  # "from core.pkg import submodule" imports the submodule, not the package
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported += [f"{node.module}.{alias.name}" for alias in node.names]
+                if all(f"{node.module}.{alias.name}" in modules for alias in node.names):
+                    imported.remove(node.module)
+        targets = set()
+        for target in imported:
+            while target and target not in modules:  # "core.a.b.func" -> "core.a.b"
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_core_modules_import_each_other_without_cycles():
+    graph = _core_import_graph()
+    assert "core.engines.base" in graph and "core.tiling" in graph["core.lowrank"]
+    assert _cycles(graph) == []

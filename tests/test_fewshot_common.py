@@ -12,8 +12,9 @@ from core.engines.base import Capabilities, Loss, Progress
 from core.engines.registry import Registry
 from core.errors import Cancelled, UserError
 from core.fewshot import common
-from core.fewshot.common import (CropSampler, TrainDone, TrainRequest, blend_window, checkpoint_path, load_weights,
-                                 read_tensors, run_tiled, run_training, save_weights, tile_starts)
+from core.fewshot.common import (CropSampler, TrainDone, TrainRequest, checkpoint_path, load_weights, read_tensors,
+                                 run_training, save_weights)
+from core.tiling import blend_window, run_tiled, tile_starts
 
 
 class TinyTrainable:

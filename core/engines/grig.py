@@ -5,7 +5,7 @@ grig``) predicts a residual that is added to the hole, T times (``request.steps`
 x_k = (x_{k-1} + G(x_{k-1}, M)) M + I (1 - M). Each iteration is one forward pass and yields a Preview.
 
 Work is confined to the hole's bounding box plus context; regions larger than ``TILE`` are filled in
-overlapping tiles (``core.fewshot.common.run_tiled``), each iteration over all tiles before the next.
+overlapping tiles (``core.tiling.run_tiled``), each iteration over all tiles before the next.
 Gray images go through the RGB model replicated and are averaged back; alpha (and any channel beyond
 the colour ones) is filled by OpenCV Telea. Noise injection makes the seed matter: same seed, same result;
 variants use seeds seed, seed+1, ...
@@ -37,7 +37,8 @@ from core.engines.base import Capabilities, Event, InpaintRequest, Preview, Prog
 from core.engines.classical import cv_inpaint
 from core.engines.seam_options import SeamFixer, SeamSettings, seam_settings
 from core.errors import Cancelled, UserError
-from core.fewshot.common import load_weights, run_tiled, shipped_weights
+from core.fewshot.common import load_weights, shipped_weights
+from core.tiling import run_tiled
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
 from core.fewshot.grig_train import train_grig
 from core.masks import context_margin, grow_box, hole_bbox
