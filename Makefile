@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python main.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen REWEAVE_CACHE_DIR= $(BIN)/python -m pytest -q
 
 bench-quality: $(STAMP)

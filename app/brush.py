@@ -23,7 +23,8 @@ def _clip(rect: Rect, shape: tuple[int, int]) -> Rect | None:
 
 def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], diameter: float,
                   hardness: float, erase: bool = False) -> Rect | None:
-    """Paint (or erase) a round-capped segment from ``p0`` to ``p1`` (x, y in image pixels); returns the rect touched."""
+    """Paint (or erase) a round-capped segment from ``p0`` to ``p1`` (x, y in image pixels); returns the rect
+    touched."""
     r = max(0.5, diameter / 2.0)
     (ax, ay), (bx, by) = p0, p1
     rect = _clip((int(np.floor(min(ay, by) - r)), int(np.floor(min(ax, bx) - r)),

@@ -234,7 +234,7 @@ class Canvas(QWidget):
     def zoom_out(self) -> None:
         self.zoom_at(0.8, QPointF(self.width() / 2, self.height() / 2))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def resizeEvent(self, event) -> None:
         if self._fit_mode:
             self.fit()
         super().resizeEvent(event)
@@ -289,7 +289,7 @@ class Canvas(QWidget):
             self.setCursor(Qt.CursorShape.CrossCursor)
 
     # -- painting ---------------------------------------------------------------------------------------------
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(event.rect(), theme.color("canvas"))
         if self.doc is None or self._image is None:
@@ -408,7 +408,7 @@ class Canvas(QWidget):
         x = self.image_to_widget(QPointF(self._split * self.doc.shape[1], 0)).x()
         return abs(pos.x() - x) <= 10
 
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = e.position()
         if self.doc is None:
@@ -443,7 +443,7 @@ class Canvas(QWidget):
         if rect is not None:
             self.doc.notify_mask(rect)
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         pos = e.position()
         old_hover, self._hover = self._hover, pos
         if self.doc is not None:
@@ -477,7 +477,7 @@ class Canvas(QWidget):
         self.update(self._cursor_rect(old_hover))
         self.update(self._cursor_rect(pos))
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if self._drag is None:
             return
         if self._drag in ("paint", "rect", "lasso") and e.button() != Qt.MouseButton.LeftButton:
@@ -503,19 +503,19 @@ class Canvas(QWidget):
             self.update()
         self._update_cursor()
 
-    def leaveEvent(self, e) -> None:  # noqa: N802
+    def leaveEvent(self, e) -> None:
         old, self._hover = self._hover, None
         self.cursor_moved.emit(None)
         self.update(self._cursor_rect(old))
 
-    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, e: QWheelEvent) -> None:
         delta = e.angleDelta().y()
         if delta == 0:
             return
         self.zoom_at(1.0015 ** delta, e.position())  # one notch (120) = x1.2
 
     # -- keys -------------------------------------------------------------------------------------------------
-    def event(self, e) -> bool:  # noqa: D401
+    def event(self, e) -> bool:
         # Tab would move the focus; here, holding it shows the original.
         if e.type() in (e.Type.KeyPress, e.Type.KeyRelease) and e.key() == Qt.Key.Key_Tab:
             if not e.isAutoRepeat():
@@ -523,15 +523,15 @@ class Canvas(QWidget):
             return True
         return super().event(e)
 
-    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802
+    def focusNextPrevChild(self, forward: bool) -> bool:
         return False
 
-    def focusOutEvent(self, e) -> None:  # noqa: N802
+    def focusOutEvent(self, e) -> None:
         self.set_show_original(False)
         self._space = False
         super().focusOutEvent(e)
 
-    def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, e: QKeyEvent) -> None:
         key = e.key()
         shift = bool(e.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if key == Qt.Key.Key_Space and not e.isAutoRepeat():
@@ -550,7 +550,7 @@ class Canvas(QWidget):
         else:
             super().keyPressEvent(e)
 
-    def keyReleaseEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, e: QKeyEvent) -> None:
         if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
             self._space = False
             self._update_cursor()

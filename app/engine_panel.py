@@ -298,4 +298,5 @@ class EnginePanel(QWidget):
     def _restore_combo(self, combo: QComboBox, key: str, default: str) -> None:
         idx = combo.findData(str(self.settings.value(self._key(key), default)))
         combo.setCurrentIndex(idx if idx >= 0 else max(0, combo.findData(default)))
-        combo.currentIndexChanged.connect(lambda _i, c=combo, k=key: self.settings.setValue(self._key(k), c.currentData()))
+        combo.currentIndexChanged.connect(
+            lambda _i, c=combo, k=key: self.settings.setValue(self._key(k), c.currentData()))

@@ -229,7 +229,7 @@ class TrainDialog(QDialog):
         else:
             self.progress.setValue(1)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 -- closing the dialog does not stop training
+    def closeEvent(self, event) -> None:  # closing the dialog does not stop training
         if self.controller.is_running():
             self.hide()
             event.ignore()

@@ -65,7 +65,7 @@ def _install_excepthook(window) -> None:
             dialogs.show_error(window, "Something went wrong",
                                f"{exc_type.__name__}: {exc}\n\nYour image and mask are kept; you can go on "
                                "working or save.", details)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     sys.excepthook = hook

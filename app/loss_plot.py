@@ -22,7 +22,7 @@ class LossPlot(QWidget):
         self._ema = 0.0
         self.setToolTip("Training loss on the known pixels (log scale)")
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(240, 96)
 
     def clear(self) -> None:
@@ -41,7 +41,7 @@ class LossPlot(QWidget):
         self.smooth.append(self._ema / (1.0 - 0.85 ** len(self.values)))
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         r = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)

@@ -237,9 +237,9 @@ class MainWindow(QMainWindow):
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for a in (self.act_open, self.act_open_material, self.act_save, None, self.act_undo, self.act_redo, None, self.act_import_mask,
-                  self.act_export_mask, self.act_clear, self.act_invert, self.act_show_mask, None, self.act_fit,
-                  self.act_100, self.act_split):
+        for a in (self.act_open, self.act_open_material, self.act_save, None, self.act_undo, self.act_redo, None,
+                  self.act_import_mask, self.act_export_mask, self.act_clear, self.act_invert, self.act_show_mask,
+                  None, self.act_fit, self.act_100, self.act_split):
             tb.addSeparator() if a is None else tb.addAction(a)
         tb.addSeparator()
         self.size_slider = QLabeledSlider(Qt.Orientation.Horizontal)
@@ -678,12 +678,12 @@ class MainWindow(QMainWindow):
         files = self._dropped_files(event)
         return files[0] if files else None
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         p = self._dropped_file(event)
         if p is not None and (p.suffix.lower() in READ_EXTENSIONS or p.is_file() or p.is_dir()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         files = self._dropped_files(event)
         if not files:
             return
@@ -935,7 +935,7 @@ class MainWindow(QMainWindow):
         return self.train_dialog
 
     # ==== window ============================================================================================
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.is_running():
             self.controller.stop()
             self.controller.wait(10.0)

@@ -31,7 +31,7 @@ class ShadedPreview(QWidget):
         self._pending.timeout.connect(self._render)
         self.render_ms = 0.0
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(280, 240)
 
     def light_dir(self) -> tuple[float, float, float]:
@@ -73,7 +73,7 @@ class ShadedPreview(QWidget):
         s = min(self.width() / w, self.height() / h)
         return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), theme.color("base"))
         if self._image is None:
@@ -102,10 +102,10 @@ class ShadedPreview(QWidget):
         if not self._pending.isActive():
             self._pending.start(0)  # coalesce mouse moves into one render per event-loop pass
 
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         if e.button() == Qt.MouseButton.LeftButton:
             self._move_light(e.position())
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if e.buttons() & Qt.MouseButton.LeftButton:
             self._move_light(e.position())

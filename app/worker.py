@@ -76,8 +76,8 @@ def warm_up_engines() -> threading.Thread:
     def work() -> None:
         _lower_thread_priority()
         try:
-            import torch._dynamo  # noqa: F401
-        except Exception:  # noqa: BLE001 -- only an optimisation
+            import torch._dynamo  # noqa: F401 -- imported only to load it ahead of time
+        except Exception:  # only an optimisation
             pass
         gc.freeze()
 
@@ -111,7 +111,7 @@ class _EngineRun:
             return Outcome("stopped")
         except GeneratorExit:
             raise
-        except BaseException as exc:  # noqa: BLE001 -- reported to the user, never crashes the app
+        except BaseException as exc:  # reported to the user, never crashes the app
             if self.request.cancelled():
                 return Outcome("stopped")
             return Outcome("failed", exc, traceback.format_exc())
@@ -124,7 +124,7 @@ class _EngineRun:
         if gen is not None:
             try:
                 gen.close()  # runs the engine's cleanup (frees tensors) now, not at garbage collection
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
 

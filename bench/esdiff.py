@@ -6,8 +6,8 @@
    test_images; gray images are run as gray, which the engine replicates to RGB and averages back), 50% and
    80% of the pixels removed at random (numpy seed 1234), PSNR / SSIM over the whole image. ESDiff (ddrm
    and pc, and ddrm without the nonlocal refinement), the internal engine (presets from --internal-presets,
-   default fast) and OpenCV Telea / Navier-Stokes, with the paper's values beside them. The paper's numbers are for its full-size network trained for long on GPU; ours for the
-   shipped CPU-sized prior.
+   default fast) and OpenCV Telea / Navier-Stokes, with the paper's values beside them. The paper's numbers
+   are for its full-size network trained for long on GPU; ours for the shipped CPU-sized prior.
 2. Holes: a free-form stroke mask and a centre box (25%) on held-out Kodak images (kodim07, kodim08, never
    in the training set) and a few textures: hole PSNR, hole SSIM, sharpness ratio, seconds.
 3. Ablation on House 50% and kodim07 strokes: MPT views on/off, Hankel LR on/off, PC vs DDRM, step counts.
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for name, truth in cases:
             h, w = truth.shape[:2]
-            for kind, mask in (("strokes", stroke_mask_for_bench(h, w, args.seed)), ("box", centre_box_mask(h, w, 0.25))):
+            for kind, mask in (("strokes", stroke_mask_for_bench(h, w, args.seed)),
+                               ("box", centre_box_mask(h, w, 0.25))):
                 runs = {f"esdiff ddrm {args.ddrm_steps}": m.esdiff(truth, mask, "ddrm", args.ddrm_steps),
                         f"esdiff pc {pc_steps}": m.esdiff(truth, mask, "pc", pc_steps),
                         "telea": m.classical(truth, mask, "telea")}

@@ -204,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(["model", "mask", "hole PSNR", "hole SSIM", "sharpness"], abl_rows,
                 "GRIG ablation (same cases; [short] = trained for the short ablation budget, see README)")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / ("grig_ablation.json" if args.ablation_only else "grig.json")).write_text(json.dumps({"quality": quality, "timing": timing, "ablation": abl_rows,
-                                               "weights": weights, "when": time.strftime("%Y-%m-%d %H:%M")},
-                                              indent=1))
+    (OUT / ("grig_ablation.json" if args.ablation_only else "grig.json")).write_text(json.dumps(
+        {"quality": quality, "timing": timing, "ablation": abl_rows,
+         "weights": weights, "when": time.strftime("%Y-%m-%d %H:%M")},
+        indent=1))
     return 0
 
 

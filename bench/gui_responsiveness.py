@@ -26,11 +26,11 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
-from bench.common import REPO, print_table  # noqa: E402
+from bench.common import REPO, print_table
 
 TICK_MS = 10
 
@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         ["sample time (s)", f"{t0 + total - stage_t.get('sample', t0 + total):.1f}", ""],
     ], title="Summary")
     print()
-    print_table(["Stop pressed while", "Stop to idle (ms)", "image unchanged"], stops, title="Stop latency (target < 1000 ms)")
+    print_table(["Stop pressed while", "Stop to idle (ms)", "image unchanged"], stops,
+                title="Stop latency (target < 1000 ms)")
     win.close()
     return 0
 

@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = [r for r in records if r["method"] == method]
         summary.append([method, len(sel), float(np.mean([r["render_psnr"] for r in sel])),
                         float(np.mean([r["render_sharpness"] for r in sel])),
-                        float(np.nanmax([r["normal_unit_err"] for r in sel])), float(np.mean([r["seconds"] for r in sel]))])
+                        float(np.nanmax([r["normal_unit_err"] for r in sel])),
+                        float(np.mean([r["seconds"] for r in sel]))])
     if len(seeds) > 1:
         means = [[name, method, float(np.mean([r["render_psnr"] for r in records
                                                if r["material"] == name and r["method"] == method]))]

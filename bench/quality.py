@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     for cat in ("textures", "kodak", "all"):
         for kind in kinds:
             for m in present:
-                sel = [r for r in records if r["method"] == m and r["mask"] == kind and (cat == "all" or r["category"] == cat)]
+                sel = [r for r in records
+                       if r["method"] == m and r["mask"] == kind and (cat == "all" or r["category"] == cat)]
                 if not sel:
                     continue
                 table.append([cat, kind, m, len(sel)] +

@@ -59,7 +59,8 @@ def train_ms(**cfg) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["ms"]
 
 
-def sampling_seconds(size: int, sampler: str, steps: int, channels_last: bool, bf16: bool, max_nfe: int | None = None) -> float:
+def sampling_seconds(size: int, sampler: str, steps: int, channels_last: bool, bf16: bool,
+                     max_nfe: int | None = None) -> float:
     import torch
     from core.diffusion.samplers import SAMPLERS
     from core.diffusion.schedule import linear_schedule, spaced_timesteps

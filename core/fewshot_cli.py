@@ -34,7 +34,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=None, help="crop size in pixels (default: the engine's)")
     p.add_argument("--max-images", type=int, default=None, help="refuse folders with more images than this")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an engine training option, e.g. l1=0 or use_patch=false for grig (repeatable; see the trainer's doc)")
+                   help="an engine training option, e.g. l1=0 or use_patch=false for grig "
+                        "(repeatable; see the trainer's doc)")
     p.add_argument("--quiet", "-q", action="store_true")
 
 

@@ -1,13 +1,12 @@
-"""Shared helpers for the app tests (no tests here): a window fixture with isolated settings and recorded
-message boxes, tiny images on disk, simulated mouse drags, and small fake engines."""
+"""Shared helpers for the app tests (plain functions and classes, no fixtures: those live in conftest.py):
+tiny images on disk, a window factory, simulated mouse drags, and small fake engines."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pytest
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -30,43 +29,12 @@ def write_png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(tmp_path) -> QSettings:
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def errors(monkeypatch) -> list[tuple[str, str]]:
-    """Message boxes the window would have shown, as (title, message)."""
-    from app import dialogs
-
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(dialogs, "show_error", lambda _p, title, message, details="": shown.append((title, message)))
-    return shown
-
-
 class Answers(list):
     """Queued answers to the unsaved-changes prompt; ``asked`` records each time it was shown."""
 
     def __init__(self) -> None:
         super().__init__()
         self.asked: list[str] = []
-
-
-@pytest.fixture
-def answers(monkeypatch) -> Answers:
-    """Answers to the unsaved-changes prompt, used in order (default 'discard')."""
-    from app import dialogs
-
-    queue = Answers()
-    asked = queue.asked
-
-    def ask(_parent, name):
-        asked.append(name)
-        return queue.pop(0) if queue else "discard"
-
-    monkeypatch.setattr(dialogs, "ask_unsaved", ask)
-    return queue
 
 
 def make_window(qtbot, settings, registry=None):
@@ -78,22 +46,6 @@ def make_window(qtbot, settings, registry=None):
     w.show()
     qtbot.waitExposed(w)
     return w
-
-
-@pytest.fixture
-def window(qtbot, settings, errors, answers):
-    w = make_window(qtbot, settings)
-    yield w
-    if w.controller.is_running():
-        w.controller.stop()
-        w.controller.wait(10)
-    w.close()
-
-
-@pytest.fixture
-def rgb_file(tmp_path) -> tuple[Path, np.ndarray]:
-    px = texture_u8()
-    return write_png(tmp_path / "photo.png", px), px
 
 
 def send_mouse(widget, kind: QEvent.Type, pos: QPointF, button=Qt.MouseButton.LeftButton,

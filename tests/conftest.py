@@ -1,13 +1,16 @@
 """Shared fixtures: small synthetic images (written in every depth/channel layout we support), an isolated
-model cache, and the path to the shared test data.
+model cache, the path to the shared test data, and the app tests' window with isolated settings and recorded
+message boxes.
 
-Generic on purpose -- the core, GUI and material tests all use them.
+Generic on purpose -- the core, GUI and material tests all use them. The app fixtures import Qt (and
+tests/app_helpers.py, which holds the app tests' plain helper functions) only when a test asks for them.
 """
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,10 +22,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # core.io sets OPENCV_IO_ENABLE_OPENEXR before cv2 is first imported; import it before anything imports cv2.
-import core.io  # noqa: E402,F401
+import core.io  # noqa: E402,F401 -- imported for its side effect, after the sys.path setup above
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2  # noqa: E402 -- after core.io, see above
+import numpy as np  # noqa: E402 -- after the sys.path setup above
+
+if TYPE_CHECKING:
+    from app_helpers import Answers
+    from PySide6.QtCore import QSettings
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -151,3 +158,60 @@ def torch_threads_1():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------------------------------------
+# App (GUI) tests; their plain helpers live in app_helpers.py
+# --------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[tuple[str, str]]:
+    """Message boxes the window would have shown, as (title, message)."""
+    from app import dialogs
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(dialogs, "show_error", lambda _p, title, message, details="": shown.append((title, message)))
+    return shown
+
+
+@pytest.fixture
+def answers(monkeypatch) -> Answers:
+    """Answers to the unsaved-changes prompt, used in order (default 'discard')."""
+    from app import dialogs
+    from app_helpers import Answers
+
+    queue = Answers()
+    asked = queue.asked
+
+    def ask(_parent, name):
+        asked.append(name)
+        return queue.pop(0) if queue else "discard"
+
+    monkeypatch.setattr(dialogs, "ask_unsaved", ask)
+    return queue
+
+
+@pytest.fixture
+def window(qtbot, settings, errors, answers):
+    from app_helpers import make_window
+
+    w = make_window(qtbot, settings)
+    yield w
+    if w.controller.is_running():
+        w.controller.stop()
+        w.controller.wait(10)
+    w.close()
+
+
+@pytest.fixture
+def rgb_file(tmp_path) -> tuple[Path, np.ndarray]:
+    from app_helpers import texture_u8, write_png
+
+    px = texture_u8()
+    return write_png(tmp_path / "photo.png", px), px

@@ -10,8 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.canvas import Tool
 from app.history import History, Patch, Step
-from test_app_support import (answers, drag, errors, rgb_file, segment_distance, send_mouse,  # noqa: F401
-                              settings, window)
+from app_helpers import drag, segment_distance, send_mouse
 
 
 @pytest.fixture
@@ -164,7 +163,7 @@ def test_zoom_around_cursor_fit_and_actual_size(opened):
     assert r.left() >= 0 and r.top() >= 0 and r.right() <= c.width() and r.bottom() <= c.height()
 
 
-def QRectF_(*a):  # noqa: N802
+def QRectF_(*a):
     from PySide6.QtCore import QRectF
 
     return QRectF(*a)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 from core.engines.base import Capabilities
 from core.fewshot.common import checkpoint_path, run_training
-from test_app_support import (FakeEngine, answers, errors, make_window, settings, texture_u8,  # noqa: F401
-                              write_png)
+from app_helpers import FakeEngine, make_window, texture_u8, write_png
 from test_fewshot_common import TinyTrainable
 
 TINY_CAPS = Capabilities(title="Tiny few-shot", description="Test engine.", needs_weights=True, retrainable=True)
@@ -36,7 +34,8 @@ def tiny_window(qtbot, settings, errors, answers):
         return run_training(model, request, total_steps=100_000 if slow["on"] else 40, report_every=5)
 
     reg.register("tiny", TINY_CAPS, lambda: engine, trainer=trainer)
-    reg.register("plain", Capabilities(title="Plain", description="not trainable"), lambda: FakeEngine("plain", TINY_CAPS))
+    reg.register("plain", Capabilities(title="Plain", description="not trainable"),
+                 lambda: FakeEngine("plain", TINY_CAPS))
     w = make_window(qtbot, settings, reg)
     w.slow = slow
     w.engine = engine

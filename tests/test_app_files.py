@@ -12,8 +12,7 @@ from PySide6.QtGui import QDropEvent, QImage
 
 from app import gui
 from core.io import load_image, load_mask
-from test_app_support import (answers, drag, errors, fake_registry, make_window, rgb_file, select_engine,  # noqa: F401
-                              settings, texture_u8, window, write_png)
+from app_helpers import drag, fake_registry, make_window, select_engine, texture_u8, write_png
 
 
 def test_mask_import_export_round_trip(window, rgb_file, write_mask, tmp_path):
@@ -192,6 +191,7 @@ def test_screenshot_command_line(tmp_path, repo_root):
     assert r.returncode == 0, r.stderr
     img = QImage(str(out))
     assert (img.width(), img.height()) == gui.SCREENSHOT_SIZE
-    bad = subprocess.run([sys.executable, "main.py", "--screenshot", str(tmp_path / "x.png"), str(tmp_path / "nope.png")],
+    bad = subprocess.run([sys.executable, "main.py", "--screenshot", str(tmp_path / "x.png"),
+                          str(tmp_path / "nope.png")],
                          cwd=repo_root, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF
 
 from core.io import load_image
-from test_app_support import (answers, errors, fake_registry, make_window, select_engine, send_mouse,  # noqa: F401
-                              settings, texture_u8, write_png)
+from app_helpers import fake_registry, make_window, select_engine, send_mouse, texture_u8, write_png
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 from app.imaging import rgba_premultiplied, to_display8
 from core.engines.base import Capabilities
 from core.engines.registry import Registry
-from test_app_support import (FakeEngine, answers, errors, fake_registry, make_window, rgb_file,  # noqa: F401
-                              select_engine, settings, texture_u8, wait_idle, window, write_png)
+from app_helpers import FakeEngine, fake_registry, make_window, select_engine, texture_u8, wait_idle, write_png
 
 
 def _paint_box(window, y0, x0, y1, x1):

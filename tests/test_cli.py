@@ -66,7 +66,8 @@ def files(tmp_path_factory):
     f["rgba8"] = write_native(d / "rgba8.png", quantise(rgba, np.uint8))
     f["tiny"] = write_native(d / "tiny.png", quantise(texture(32, 32, 3, seed=4), np.uint8))
     f["mask"] = write_native(d / "mask.png", (_box(40, 48, 12, 14, 26, 30).astype(np.uint8) * 255)[:, :, None])
-    f["mask_tiny"] = write_native(d / "mask_tiny.png", (_box(32, 32, 11, 11, 21, 21).astype(np.uint8) * 255)[:, :, None])
+    f["mask_tiny"] = write_native(d / "mask_tiny.png",
+                                  (_box(32, 32, 11, 11, 21, 21).astype(np.uint8) * 255)[:, :, None])
     f["mask_small"] = write_native(d / "mask_small.png", np.full((20, 24, 1), 255, np.uint8))
     f["mask_empty"] = write_native(d / "mask_empty.png", np.zeros((40, 48, 1), np.uint8))
     f["mask_full"] = write_native(d / "mask_full.png", np.full((40, 48, 1), 255, np.uint8))
@@ -100,7 +101,8 @@ def _bad_cases(f) -> dict[str, list[str]]:
         "empty mask (internal)": ["inpaint", rgb, "--mask", str(f["mask_empty"]), "--out", out, *internal],
         "full mask (internal)": ["inpaint", rgb, "--mask", str(f["mask_full"]), "--out", out, *internal],
         "unknown engine": ["inpaint", rgb, "--mask", mask, "--out", out, "--engine", "photoshop"],
-        "output folder missing": ["inpaint", rgb, "--mask", mask, "--out", str(f["dir"] / "nofolder" / "x.png"), *telea],
+        "output folder missing": ["inpaint", rgb, "--mask", mask, "--out", str(f["dir"] / "nofolder" / "x.png"),
+                                  *telea],
         "output is a folder": ["inpaint", rgb, "--mask", mask, "--out", str(f["dir"] / "ok"), *telea],
         "16-bit into jpeg": ["inpaint", str(f["gray16"]), "--mask", mask, "--out",
                              str(f["dir"] / "bad" / "16-bit into jpeg.jpg"), *telea],

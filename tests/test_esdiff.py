@@ -3,7 +3,6 @@ the engine's event stream and the CLI's error path. Tiny networks and images onl
 checked by one test that is skipped when they are absent."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from core.engines.base import InpaintRequest, Preview, Progress, Result
 from core.errors import Cancelled, UserError
 from core.fewshot.common import TrainDone, TrainRequest, load_weights, save_weights, shipped_weights
 from core.fewshot.esdiff_model import ScoreUNet, build_model, impt, impt_views, mpt, view_weights, virtual_mask
-from core.fewshot.esdiff_sampling import Context, data_consistency, ddrm, make_context, make_score_fn, pc, sigmas
+from core.fewshot.esdiff_sampling import data_consistency, ddrm, make_context, make_score_fn, pc, sigmas
 from core.lowrank import hankel_project, tiled_map
 from core.fewshot.esdiff_train import EsdiffTrainable, train_esdiff
 

@@ -2,7 +2,6 @@
 tiling, and the `train-fewshot` command's bad-input contract (with a stand-in trainable engine)."""
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.engines.base import InpaintRequest, Preview, Progress, Result
+from core.engines.base import InpaintRequest, Preview, Result
 from core.errors import Cancelled, UserError
 from core.fewshot.common import save_weights, shipped_weights
 from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,

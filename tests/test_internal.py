@@ -492,7 +492,8 @@ def test_holes_default_to_the_patch_recipe_which_shows_its_start_first(image48, 
     hole = mask48[previews[0].box.slices()]
     assert previews[0].image[hole].std() > 0.05  # textured, not a flat start
     info = results(events)[0].info
-    assert (info["recipe"], info["init"], info["strength"]) == ("patch", "patchmatch", internal.PRESET_TABLE["fast"].patch_strength)
+    assert (info["recipe"], info["init"], info["strength"]) == (
+        "patch", "patchmatch", internal.PRESET_TABLE["fast"].patch_strength)
 
 
 @needs_patchmatch

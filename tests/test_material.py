@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.io  # noqa: F401  (sets the OpenEXR flag before cv2)
+import core.io  # noqa: F401 -- sets the OpenEXR flag before cv2 is imported
 from core.errors import UserError
 from core.io import ImageData, load_image
 from core.material import (MaterialPreview, MaterialResult, inpaint_material, load_map_set, merge_maps,
@@ -90,7 +90,8 @@ def test_opengl_and_directx_decode_to_the_same_shading_vectors(tmp_path):
     for conv in ("gl", "dx"):
         d = tmp_path / conv
         d.mkdir()
-        write_native(d / f"m_normal_{conv}.png", quantise(nm.encode(normals_from_height(hf, convention=conv)), np.uint16))
+        write_native(d / f"m_normal_{conv}.png",
+                     quantise(nm.encode(normals_from_height(hf, convention=conv)), np.uint16))
     from core.material import normal_vectors
     a = normal_vectors(load_map_set(tmp_path / "gl").maps[0])
     b = normal_vectors(load_map_set(tmp_path / "dx").maps[0])

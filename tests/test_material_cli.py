@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.io  # noqa: F401
+import core.io  # noqa: F401 -- sets the OpenEXR flag before cv2 is imported
 from core.cli import main
 from core.io import load_image
 from test_material_fixtures import write_material, write_native
@@ -46,11 +46,13 @@ def test_cli_leaves_normal_maps_out_of_seam_harmonisation_unless_told(tmp_path, 
 
     seen = []
     real_run = InternalEngine.run
-    monkeypatch.setattr(InternalEngine, "run", lambda self, req: (seen.append(dict(req.options)), real_run(self, req))[1])
+    monkeypatch.setattr(InternalEngine, "run",
+                        lambda self, req: (seen.append(dict(req.options)), real_run(self, req))[1])
     write_material(tmp_path / "mat")
     mask = _mask(tmp_path / "mask.png")
     for extra in ([], ["--seam", "steps"]):
-        rc = main(["inpaint-material", str(tmp_path / "mat"), "--mask", str(mask), "--out", str(tmp_path / f"out{len(extra)}"),
+        rc = main(["inpaint-material", str(tmp_path / "mat"), "--mask", str(mask),
+                   "--out", str(tmp_path / f"out{len(extra)}"),
                    "--engine", "internal", "--train-steps", "1", "--steps", "1", "--no-cache", "-q", *extra])
         assert rc == 0, capsys.readouterr().err
     # the test material stacks base colour (3), normal (3) and three one-channel maps: 9 modelled channels

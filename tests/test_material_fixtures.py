@@ -68,7 +68,8 @@ def write_material(folder: Path, h: int = 32, w: int = 32, seed: int = 0, names:
     base = np.stack([0.3 + 0.5 * hf, 0.2 + 0.3 * hf, 0.1 + 0.1 * (1 - hf)], -1) + rng.normal(0, 0.02, (h, w, 3))
     normal = normals_from_height(hf, convention=names.get("convention", "gl")) * 0.5 + 0.5
     rough = np.repeat((0.8 - 0.5 * hf)[:, :, None], 3, axis=2)
-    metal = np.concatenate([np.repeat((hf > 0.6).astype(np.float32)[:, :, None], 3, 2), np.ones((h, w, 1), np.float32)], -1)
+    metal = np.concatenate([np.repeat((hf > 0.6).astype(np.float32)[:, :, None], 3, 2),
+                            np.ones((h, w, 1), np.float32)], -1)
     maps = {
         names.get("basecolor", "Mat_BaseColor.png"): quantise(base, np.uint8),
         names.get("normal", "Mat_NormalGL.png"): quantise(normal, np.uint8),

@@ -43,8 +43,8 @@ def test_every_step_keeps_known_pixels_exact(name, denoiser, clip):
     known, mask, noise = _problem()
     den = random_denoiser() if denoiser == "random" else blur_denoiser
     bounds = (torch.full((1, 3, 1, 1), -1.0), torch.full((1, 3, 1, 1), 1.5)) if clip else None
-    steps = list(SAMPLERS[name](den, noise, known, mask, SCHEDULE, spaced_timesteps(7), torch.Generator().manual_seed(1),
-                                clip=bounds))
+    steps = list(SAMPLERS[name](den, noise, known, mask, SCHEDULE, spaced_timesteps(7),
+                                torch.Generator().manual_seed(1), clip=bounds))
     assert len(steps) == 7
     keep = (mask == 0).expand_as(known)
     for st in steps:

@@ -18,8 +18,9 @@ SCATTERED_PIXEL_RATE when the hole is scattered pixels, else 0), ``scattered`` (
 the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off), ``lowrank_rounds``
 (rounds of the nonlocal low-rank refinement; default SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0),
 ``seam`` ('final' | 'steps' | 'off': gradient-domain harmonisation of the fill with its surroundings, core.seam,
-on the result or on every step's estimate; default final, off for the patch recipe; never on scattered holes), ``seam_radius`` (the local means' radius,
-default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels it may shift with plain local means; default all),
+on the result or on every step's estimate; default final, off for the patch recipe; never on scattered holes),
+``seam_radius`` (the local means' radius, default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels
+it may shift with plain local means; default all),
 ``seam_trimmed`` (channels shifted together with trimmed local means, core.seam.inlier_weights: material mode
 puts a normal map's channels here, so that its grooves do not tilt the fill; default none).
 """
@@ -407,7 +408,8 @@ class InternalEngine:
             out[s_box.slices()] = regions[v]
             yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": len(timesteps),
                                   "train_steps": cfg.steps, "scattered": scattered, "lowrank_rounds": lowrank_rounds,
-                                  "seam": seam.mode, "recipe": start.recipe, "init": start.init, "strength": start.strength,
+                                  "seam": seam.mode, "recipe": start.recipe, "init": start.init,
+                                  "strength": start.strength,
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
@@ -419,8 +421,8 @@ class InternalEngine:
         est = None
         top = max(n_steps, int(round(strength * T)))
         with torch.inference_mode():
-            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, spaced_timesteps(n_steps, top), gen,
-                                       clip=clip, init=init):
+            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, spaced_timesteps(n_steps, top),
+                                       gen, clip=clip, init=init):
                 est = st.denoised
         return est
 

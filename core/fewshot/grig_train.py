@@ -37,8 +37,8 @@ from core.fewshot.grig_model import GenConfig, GRIGGenerator
 
 ENGINE = "grig"
 DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
-                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False, full_res_decoder=False,
-                steps=200_000)
+                l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False,
+                full_res_decoder=False, steps=200_000)
 
 
 # ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
@@ -61,7 +61,8 @@ def comod_mask(size: int, rng: np.random.Generator) -> np.ndarray:
             for _ in range(int(rng.integers(4, 18))):
                 ang = rng.uniform(0, 2 * math.pi)
                 length = rng.uniform(10, 60) * s
-                ny, nx = np.clip(y + length * math.sin(ang), 0, size - 1), np.clip(x + length * math.cos(ang), 0, size - 1)
+                ny = np.clip(y + length * math.sin(ang), 0, size - 1)
+                nx = np.clip(x + length * math.cos(ang), 0, size - 1)
                 cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), 1, width)
                 y, x = ny, nx
             if rng.random() < 0.5:
@@ -272,7 +273,8 @@ def export_checkpoint(ckpt: str, out: str, net: str = "G") -> None:
     state = {k[len(net) + 1:]: v for k, v in tensors.items() if k.startswith(net + ".")}
     GRIGGenerator(GenConfig()).load_state_dict(state)  # checks it is a default-size generator
     config = {"gen": GenConfig().to_dict(), "iterations": DEFAULTS["iterations"], "crop": DEFAULTS["crop"]}
-    info = {"steps": meta.get("step", "?"), "seconds": meta.get("seconds", "?"), "exported": f"{net} from {Path(ckpt).name}"}
+    info = {"steps": meta.get("step", "?"), "seconds": meta.get("seconds", "?"),
+            "exported": f"{net} from {Path(ckpt).name}"}
     save_weights(out, ENGINE, state, config, info)
 
 
