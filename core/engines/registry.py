@@ -56,7 +56,9 @@ class Registry:
         """The engine instance (one per registry, so per-engine caches such as warm start persist)."""
         entry = self._entry(name)
         if name not in self._instances:
-            self._instances[name] = entry.factory()
+            from core.engines.gray import GrayAware
+
+            self._instances[name] = GrayAware(entry.factory())  # gray images get gray fills, whatever the engine
         return self._instances[name]
 
     def _entry(self, name: str) -> EngineEntry:

@@ -1,0 +1,70 @@
+"""Gray stays gray: an image whose colour channels are equal gets an exactly gray fill from every engine.
+
+A model run on three equal channels can still put a tint into the hole (a green speck, a pink square) that any
+artist sees at once on a gray plate. So when the known pixels of the first three channels agree within 1/255,
+the engine is run on one gray channel (their mean, plus any further channels such as alpha) and its output --
+previews and results -- is repeated back to three. Known pixels of the result are the request's own, exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterator
+
+import numpy as np
+
+from core.engines.base import Engine, Event, InpaintRequest, Preview, Result
+
+GRAY_TOLERANCE = 1.0 / 255.0
+CHANNEL_OPTIONS = ("seam_channels", "seam_trimmed")  # options that name channels by index
+
+
+def is_gray(image: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the image has three or more channels whose first three agree on every known pixel."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    known = image[~np.asarray(mask, bool)][:, :3]
+    return known.size > 0 and float(np.ptp(known, axis=1).max()) <= GRAY_TOLERANCE
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[:, :, :3].mean(axis=2, keepdims=True), image[:, :, 3:]], axis=2)
+
+
+def _to_colour(gray: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.repeat(gray[:, :, :1], 3, axis=2), gray[:, :, 1:]], axis=2)
+
+
+class GrayAware:
+    """Wraps an engine: same name and capabilities, gray images run as gray (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.capabilities = engine.capabilities
+
+    def __getattr__(self, attr: str):  # the wrapped engine's own attributes (caches, schedules) stay reachable
+        return getattr(self.engine, attr)
+
+    def run(self, request: InpaintRequest) -> Iterator[Event]:
+        image = np.asarray(request.image)
+        mask = np.asarray(request.mask)
+        # Images only: RGB or RGBA. A material stack's channels are planned by material mode itself (a gray map
+        # counts once there), and its options name channels by index, which one gray channel would shift.
+        by_index = any(k in request.options for k in CHANNEL_OPTIONS)
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or mask.shape != image.shape[:2] or by_index \
+                or not is_gray(image, mask):
+            yield from self.engine.run(request)
+            return
+        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32))))
+        try:
+            for ev in events:
+                if isinstance(ev, Preview):
+                    ev = replace(ev, image=_to_colour(ev.image))
+                elif isinstance(ev, Result):
+                    out = _to_colour(ev.image)
+                    keep = ~mask.astype(bool)
+                    out[keep] = image[keep]  # the request's known pixels, exactly
+                    ev = replace(ev, image=out.astype(image.dtype, copy=False), info={**ev.info, "gray": True})
+                yield ev
+        finally:
+            events.close()

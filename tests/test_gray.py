@@ -1,0 +1,96 @@
+"""Gray stays gray (core.engines.gray): every registered engine fills an RGB image whose channels agree with an
+exactly gray hole, keeps known pixels exact, and passes previews and colour images through untouched."""
+import numpy as np
+import pytest
+
+from core.engines.base import InpaintRequest, Preview, Result
+from core.engines.gray import GrayAware, is_gray
+from core.engines.registry import default_registry
+
+pytestmark = pytest.mark.usefixtures("torch_threads_1")
+
+# Small settings so that the trained engines take a second or two here.
+QUICK = {"internal": dict(preset="fast", train_steps=4, steps=2, options={"cache": False, "preview_every": 0}),
+         "esdiff": dict(steps=2), "grig": dict()}
+
+
+@pytest.fixture
+def gray_rgb(make_texture):
+    g = make_texture(48, 48, 1, seed=4)
+    img = np.repeat(g, 3, axis=2).copy()
+    img[:, :, 1] += 0.5 / 255  # within the tolerance: a gray saved by a tool that rounds each channel its own way
+    mask = np.zeros((48, 48), bool)
+    mask[14:34, 12:36] = True
+    return np.clip(img, 0, 1).astype(np.float32), mask
+
+
+@pytest.mark.parametrize("name", default_registry().names())
+def test_every_engine_fills_a_gray_rgb_image_with_exact_gray(name, gray_rgb):
+    img, mask = gray_rgb
+    engine = default_registry().get(name)
+    events = list(engine.run(InpaintRequest(img.copy(), mask, seed=0, **QUICK.get(name, {}))))
+    result = [ev for ev in events if isinstance(ev, Result)][-1]
+    out = result.image
+    assert out.shape == img.shape and np.array_equal(out[~mask], img[~mask])
+    hole = out[mask]
+    assert np.array_equal(hole[:, 0], hole[:, 1]) and np.array_equal(hole[:, 1], hole[:, 2])
+    assert result.info.get("gray") is True
+    for ev in events:
+        if isinstance(ev, Preview):
+            assert ev.image.shape[2] == 3  # previews come back in the document's channels
+
+
+def test_colour_and_alpha_images_are_told_apart(make_texture):
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    colour = make_texture(16, 16, 3, seed=1)
+    gray_rgba = np.concatenate([np.repeat(colour[:, :, :1], 3, axis=2), colour[:, :, 1:2]], axis=2)
+    assert not is_gray(colour, mask) and is_gray(gray_rgba, mask)
+    assert not is_gray(colour[:, :, :1], mask)  # already one channel: nothing to do
+    tinted = np.repeat(colour[:, :, :1], 3, axis=2)
+    tinted[0, 0, 2] += 2 / 255  # one known pixel with a tint beyond the tolerance
+    assert not is_gray(tinted, mask)
+    tinted[~mask] = np.repeat(colour[:, :, :1], 3, axis=2)[~mask]
+    tinted[5, 5, 2] = 1.0  # a tint inside the hole does not count: those pixels are being replaced
+    assert is_gray(tinted, mask)
+
+
+def test_gray_rgba_keeps_its_alpha_channel_through_the_engine(make_texture):
+    seen = []
+
+    class Spy:
+        name = "spy"
+        capabilities = None
+
+        def run(self, request):
+            seen.append(request.image.shape)
+            yield Result(request.image.copy(), 0, {})
+
+    g = make_texture(16, 16, 2, seed=3)
+    rgba = np.concatenate([np.repeat(g[:, :, :1], 3, axis=2), g[:, :, 1:]], axis=2)
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    out = [ev for ev in GrayAware(Spy()).run(InpaintRequest(rgba, mask)) if isinstance(ev, Result)][0].image
+    assert seen == [(16, 16, 2)]  # gray + alpha went in
+    assert out.shape == (16, 16, 4) and np.allclose(out[:, :, 3], rgba[:, :, 3])
+
+
+def test_requests_that_name_channels_by_index_run_as_they_are(make_texture):
+    seen = []
+
+    class Spy:
+        name = "spy"
+        capabilities = None
+
+        def run(self, request):
+            seen.append(request.image.shape[2])
+            yield Result(request.image.copy(), 0, {})
+
+    gray = np.repeat(make_texture(16, 16, 1, seed=2), 3, axis=2)
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    for options in ({}, {"seam_channels": [0, 2]}):
+        list(GrayAware(Spy()).run(InpaintRequest(gray, mask, options=options)))
+    five = np.concatenate([gray, gray[:, :, :2]], axis=2)  # a stack of five channels is not an image
+    list(GrayAware(Spy()).run(InpaintRequest(five, mask)))
+    assert seen == [1, 3, 5]
