@@ -14,6 +14,20 @@ QUICK = {"internal": dict(preset="fast", train_steps=4, steps=2, options={"cache
          "esdiff": dict(steps=2), "grig": dict()}
 
 
+class SpyEngine:
+    """An engine that records the channel count it is given and returns its input."""
+
+    name = "spy"
+    capabilities = None
+
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def run(self, request):
+        self.seen.append(request.image.shape[2])
+        yield Result(request.image.copy(), 0, {})
+
+
 @pytest.fixture
 def gray_rgb(make_texture):
     g = make_texture(48, 48, 1, seed=4)
@@ -57,40 +71,22 @@ def test_colour_and_alpha_images_are_told_apart(make_texture):
 
 def test_gray_rgba_keeps_its_alpha_channel_through_the_engine(make_texture):
     seen = []
-
-    class Spy:
-        name = "spy"
-        capabilities = None
-
-        def run(self, request):
-            seen.append(request.image.shape)
-            yield Result(request.image.copy(), 0, {})
-
     g = make_texture(16, 16, 2, seed=3)
     rgba = np.concatenate([np.repeat(g[:, :, :1], 3, axis=2), g[:, :, 1:]], axis=2)
     mask = np.zeros((16, 16), bool)
     mask[4:8, 4:8] = True
-    out = [ev for ev in GrayAware(Spy()).run(InpaintRequest(rgba, mask)) if isinstance(ev, Result)][0].image
-    assert seen == [(16, 16, 2)]  # gray + alpha went in
+    out = [ev for ev in GrayAware(SpyEngine(seen)).run(InpaintRequest(rgba, mask)) if isinstance(ev, Result)][0].image
+    assert seen == [2]  # gray + alpha went in
     assert out.shape == (16, 16, 4) and np.allclose(out[:, :, 3], rgba[:, :, 3])
 
 
 def test_requests_that_name_channels_by_index_run_as_they_are(make_texture):
     seen = []
-
-    class Spy:
-        name = "spy"
-        capabilities = None
-
-        def run(self, request):
-            seen.append(request.image.shape[2])
-            yield Result(request.image.copy(), 0, {})
-
     gray = np.repeat(make_texture(16, 16, 1, seed=2), 3, axis=2)
     mask = np.zeros((16, 16), bool)
     mask[4:8, 4:8] = True
     for options in ({}, {"seam_channels": [0, 2]}):
-        list(GrayAware(Spy()).run(InpaintRequest(gray, mask, options=options)))
+        list(GrayAware(SpyEngine(seen)).run(InpaintRequest(gray, mask, options=options)))
     five = np.concatenate([gray, gray[:, :, :2]], axis=2)  # a stack of five channels is not an image
-    list(GrayAware(Spy()).run(InpaintRequest(five, mask)))
+    list(GrayAware(SpyEngine(seen)).run(InpaintRequest(five, mask)))
     assert seen == [1, 3, 5]

@@ -85,7 +85,8 @@ def test_pixel_training_masks_drop_single_pixels_at_about_the_rate():
     assert np.mean([mean_hole_distance(one) for one in strokes if one.any()]) > 1.5
 
 
-def test_training_draws_timesteps_from_t_min_up(make_texture, monkeypatch):
+def timesteps_trained(make_texture, monkeypatch, cfg: TrainConfig) -> list[int]:
+    """Every timestep a short training run with ``cfg`` feeds the model, in order."""
     seen: list[int] = []
     model = TinyUNet(3)
     forward = model.forward
@@ -96,9 +97,12 @@ def test_training_draws_timesteps_from_t_min_up(make_texture, monkeypatch):
 
     monkeypatch.setattr(model, "forward", spy)
     img = torch.from_numpy(np.ascontiguousarray(make_texture(32, 32, 3).transpose(2, 0, 1)))
-    hole = torch.zeros(1, 32, 32)
-    cfg = TrainConfig(steps=5, crop=16, batch=8, t_min=900, bf16=False)
-    list(train(model, img, hole, linear_schedule(), cfg, seed=0))
+    list(train(model, img, torch.zeros(1, 32, 32), linear_schedule(), cfg, seed=0))
+    return seen
+
+
+def test_training_draws_timesteps_from_t_min_up(make_texture, monkeypatch):
+    seen = timesteps_trained(make_texture, monkeypatch, TrainConfig(steps=5, crop=16, batch=8, t_min=900, bf16=False))
     assert len(seen) == 40 and min(seen) >= 900 and max(seen) <= 999
 
 
@@ -512,18 +516,7 @@ def test_patch_recipe_trains_only_the_noise_levels_it_samples(image48, mask48, m
 
 
 def test_training_timesteps_stay_below_t_max(make_texture, monkeypatch):
-    seen: list[int] = []
-    model = TinyUNet(3)
-    forward = model.forward
-
-    def spy(x_t, y, mask, t):
-        seen.extend(int(v) for v in t)
-        return forward(x_t, y, mask, t)
-
-    monkeypatch.setattr(model, "forward", spy)
-    img = torch.from_numpy(np.ascontiguousarray(make_texture(32, 32, 3).transpose(2, 0, 1)))
-    cfg = TrainConfig(steps=8, crop=16, batch=8, t_max=150, bf16=False)
-    list(train(model, img, torch.zeros(1, 32, 32), linear_schedule(), cfg, seed=0))
+    seen = timesteps_trained(make_texture, monkeypatch, TrainConfig(steps=8, crop=16, batch=8, t_max=150, bf16=False))
     assert len(seen) == 64 and max(seen) < 150 and max(seen) > 75  # spans the range, never above it
 
 

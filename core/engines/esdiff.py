@@ -60,11 +60,11 @@ DDRM_START_SCATTERED = 0.1
 # at 0.3 or 10 steps: all within 0.3 dB. Soft thresholding of the singular values (nuclear norm) was 1-1.5 dB
 # worse. On stroke and box holes the same schedule gained 0.2-0.5 dB hole PSNR but cut sharpness from ~0.42
 # to ~0.30, so holes keep the plain step.
-# Stop 14: a geometric rise 2 -> 60 instead of the linear 5 -> 40, same images, ddrm 20: 27.98 / 23.29 / 27.40 /
+# A geometric rise 2 -> 60 instead of the linear 5 -> 40, same images, ddrm 20: 27.98 / 23.29 / 27.40 /
 # 21.56 against 27.63 / 23.00 / 27.36 / 21.48 (kodim01 50 % / 80 %, kodim05 50 % / 80 %); 2 -> 40, 2 -> 90 and
 # 3 -> 60 within 0.05 dB of it; same time.
 SCATTERED_LR = dict(rank_start=2, rank=60, lr_iters=2, lr_every=1)
-# Stop 15: after sampling, scattered holes get a refinement of REFINE_ROUNDS rounds of the nonlocal low-rank step
+# After sampling, scattered holes get a refinement of REFINE_ROUNDS rounds of the nonlocal low-rank step
 # (core.nonlocal_lowrank: groups of 40 similar 8x8 windows, hard threshold 3 sigma sqrt(40), sigma falling
 # 0.12 -> 0.01 over the rounds) with data consistency. Same images, ddrm 20, kodim01 50 % / 80 %, kodim05
 # 50 % / 80 %: 28.31 / 23.56 / 29.42 / 22.81 against 27.98 / 23.29 / 27.40 / 21.56 without it (mean +0.97 dB),

@@ -93,7 +93,7 @@ SCATTERED_T_MIN = 900
 # kodim01 / kodim05, 50% / 80%: 27.13 / 22.45 / 25.32 / 19.97 -> 28.00 / 23.15 / 26.84 / 21.00 dB with 4 rounds
 # at rank 30 (rank 20: 27.61 / 23.31 / 26.19 / 21.01; rank 40: 28.12 / 22.99 / 26.90 / 20.86), about 2 s for a
 # 256x256 region. Other channel counts (gray, map sets) were not measured and skip it.
-# Stop 15: the nonlocal low-rank step (core.nonlocal_lowrank; the threshold's sigma falling 0.12 -> 0.01 over
+# The nonlocal low-rank step (core.nonlocal_lowrank; the threshold's sigma falling 0.12 -> 0.01 over
 # the rounds, as ESDiff's NONLOCAL_SIGMA) replaces the Hankel one. Same images and budget, on the same one-step
 # estimates: 20 rounds 28.32 / 23.74 / 29.34 / 22.53 against the 4 Hankel rounds' 27.97 / 23.15 / 26.80 / 21.04
 # (kodim01 50 / 80 %, kodim05 50 / 80 %; mean +1.24 dB), for ~14 s instead of ~2 s per 256x256 region;
@@ -145,6 +145,10 @@ class StartSettings:
     init: str  # mean | telea | ns | patchmatch
     strength: float  # 0-1: the sampler starts at strength x T
     t_max: int | None  # training timesteps are drawn below this (None = all)
+
+    def timesteps(self, n_steps: int) -> list[int]:
+        """``n_steps`` timesteps from strength x T down to 0: never more than that range holds, whatever is asked."""
+        return spaced_timesteps(n_steps, max(1, int(round(self.strength * T))))
 
     @property
     def cache_kind(self) -> str:
@@ -361,7 +365,7 @@ class InternalEngine:
             if preview_every > 0 and now - last_preview >= preview_every and step + 1 < total:
                 t0 = time.monotonic()
                 est = self._quick_preview(make_denoiser(1), s_img, s_mask, clip, request.seed, device,
-                                          n_steps=1 if scattered else 4, strength=start.strength,
+                                          start.timesteps(1 if scattered else 4),
                                           init=None if guesses is None else guesses[0])
                 yield Preview(to_image(est[0]), s_box, "train", step + 1, total)
                 cost = time.monotonic() - t0
@@ -375,8 +379,7 @@ class InternalEngine:
         # ---- sampling ---------------------------------------------------------------------------------
         gen = torch.Generator(device=device).manual_seed(request.seed + 7919)
         noise = torch.randn((variants,) + tuple(s_img.shape[1:]), generator=gen, device=device)
-        # a start at strength s samples the bottom s x T steps: at most that many, whatever the preset asks
-        timesteps = spaced_timesteps(n_steps, max(1, int(round(start.strength * T))))
+        timesteps = start.timesteps(n_steps)
         init = None if guesses is None else torch.cat(guesses)
         sampler = SAMPLERS[sampler_name]
         known_b = s_img.expand(variants, -1, -1, -1)
@@ -413,16 +416,15 @@ class InternalEngine:
                                   "warm_start": cached is not None, "prior": prior_used,
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
-    def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, n_steps: int = 4, strength: float = 1.0,
+    def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, timesteps: list[int],
                        init: torch.Tensor | None = None) -> torch.Tensor:
         """A few DDIM steps with fixed noise: cheap, and it changes only because the model does."""
         gen = torch.Generator(device=device).manual_seed(seed + 1)
         noise = torch.randn(s_img.shape, generator=gen, device=device)
         est = None
-        top = max(n_steps, int(round(strength * T)))
         with torch.inference_mode():
-            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, spaced_timesteps(n_steps, top),
-                                       gen, clip=clip, init=init):
+            for st in SAMPLERS["ddim"](denoise, noise, s_img, s_mask, self.schedule, timesteps, gen, clip=clip,
+                                       init=init):
                 est = st.denoised
         return est
 
@@ -433,7 +435,7 @@ def register(registry) -> None:
         title="Internal diffusion (learns from this image)",
         description="Trains a 165k-parameter diffusion UNet on the open image. On holes it starts from "
                     "content-aware fill (PatchMatch) and repairs it with the model: about PatchMatch's quality, "
-                    "better on large holes in photos. Scattered missing pixels (dust) get their own recipe. "
+                    "better textured on large holes in photos. Scattered missing pixels (dust) get their own recipe. "
                     "20-30 s (fast) to about a minute (balanced) on a 2-core CPU.",
         trains_per_image=True,
         samplers=tuple(SAMPLERS),

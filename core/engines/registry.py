@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from core.engines.base import Capabilities, Engine
+from core.engines.gray import GrayAware
 from core.errors import UserError
 
 
@@ -56,8 +57,6 @@ class Registry:
         """The engine instance (one per registry, so per-engine caches such as warm start persist)."""
         entry = self._entry(name)
         if name not in self._instances:
-            from core.engines.gray import GrayAware
-
             self._instances[name] = GrayAware(entry.factory())  # gray images get gray fills, whatever the engine
         return self._instances[name]
 
