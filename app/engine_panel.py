@@ -104,7 +104,7 @@ class EnginePanel(QWidget):
         options = {}
         if "weights" in self._fields and self._fields["weights"].currentData():
             options["weights"] = self._fields["weights"].currentData()
-        if "seam" in self._fields:
+        if "seam" in self._fields and self._fields["seam"].currentData():
             options["seam"] = self._fields["seam"].currentData()
         if "recipe" in self._fields and self._fields["recipe"].currentData():
             options["recipe"] = self._fields["recipe"].currentData()
@@ -228,12 +228,15 @@ class EnginePanel(QWidget):
             self._add("weights", "Weights", combo, add)
         if caps.harmonizes_seams:
             combo = QComboBox()
+            # "Auto" sends no option: the engine decides (the internal engine's patch recipe leaves seams alone)
+            combo.addItem("Auto (the engine's choice)", "")
             combo.addItem("Match the surroundings", "final")
             combo.addItem("Match at every step", "steps")
             combo.addItem("Off (the model's own colours)", "off")
-            self._restore_combo(combo, "seam", "final")
+            self._restore_combo(combo, "seam", "")
             combo.setToolTip("Shift the fill's colours to meet the pixels around the hole, keeping its "
-                             "texture: on the result, at every sampling step (smoother), or not at all")
+                             "texture: as the engine sees fit, on the result, at every sampling step (smoother), "
+                             "or not at all")
             self._fields["seam"] = combo
             self.advanced_form.addRow("Seam", combo)
         if caps.recipes:

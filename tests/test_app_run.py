@@ -178,7 +178,7 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     p.field("train_steps").setValue(34)
     p.field("device").setCurrentIndex(p.field("device").findData("cpu"))
     assert p.request_kwargs() == {"preset": "best", "sampler": "a", "steps": 12, "seed": 0, "variants": 1,
-                                  "device": "cpu", "train_steps": 34, "options": {"seam": "final"}}
+                                  "device": "cpu", "train_steps": 34}  # seam and recipe "auto": no option sent
     p.field("seam").setCurrentIndex(p.field("seam").findData("off"))
     assert p.request_kwargs()["options"] == {"seam": "off"}  # recipe "auto": the engine picks, no option sent
     assert [p.field("recipe").itemData(i) for i in range(p.field("recipe").count())] == ["", "patch", "noise"]
