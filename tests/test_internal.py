@@ -560,3 +560,18 @@ def test_a_patch_start_samples_no_more_steps_than_its_noise_range_holds(image48,
     info = results(make_engine().run(request_for(image48, mask48, sampler="ddpm", steps=1000, train_steps=2,
                                                  options=dict(QUICK, strength=0.02))))[0].info
     assert info["steps"] == 20  # every step below 0.02 x T, not 1000 spread over the whole schedule
+
+
+def test_a_repaired_start_keeps_the_starts_grain_and_the_repairs_layout():
+    torch.manual_seed(0)
+    ramp = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(1, 1, 32, 32)  # the repair: a smooth layout
+    grain = 0.1 * torch.randn(1, 1, 32, 32)  # the start: flat, with pixel grain
+    out = internal.with_finest_band(ramp.clone(), 0.5 + grain)
+    def hp(x):
+        return x - internal._blur(x, internal.GRAIN_SIGMA)
+
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    a, b = hp(out)[inner].flatten(), hp(0.5 + grain)[inner].flatten()
+    assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.9  # the start's grain
+    assert float(hp(ramp.clone())[inner].abs().mean()) < 0.01 < float(a.abs().mean())  # which the repair lacked
+    assert (out - ramp)[inner].abs().mean() < 0.1 and out[..., 4:-4, -6].mean() > out[..., 4:-4, 5].mean() + 0.5

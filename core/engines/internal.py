@@ -10,8 +10,9 @@ Request options (``request.options``): ``cache`` (bool, default True: warm start
 for this image), ``prior`` (True / False / a file: start training from prior weights when there are some for
 this channel count, see ``internal_prior``), ``recipe`` ('patch' | 'noise', default by the hole, see
 StartSettings), ``init`` ('mean' | 'telea' | 'ns' | 'patchmatch'), ``strength`` (0-1: SDEdit-style sampling from
-that first guess diffused to strength x T) and ``t_max`` (train only timesteps below it), ``preview_every``
-(seconds between training previews, default 3), ``bf16`` (None =
+that first guess diffused to strength x T) and ``t_max`` (train only timesteps below it), ``keep_grain``
+(default True: a start's finest band is kept, see with_finest_band), ``preview_every`` (seconds between training
+previews, default 3), ``bf16`` (None =
 by hardware, for training and sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``,
 ``pixel_rate`` (training masks that drop single pixels at this rate instead of strokes; by default
 SCATTERED_PIXEL_RATE when the hole is scattered pixels, else 0), ``scattered`` (None = by the mask: use
@@ -191,6 +192,25 @@ def first_guess(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: 
         return patchmatch_fill(image, mask, seed=seed)[box.slices()]
     roi, hole = image[box.slices()], mask[box.slices()]
     return np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)
+
+
+GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W), reflect-padded."""
+    r = max(1, int(round(3 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) / sigma) ** 2)
+    k = (k / k.sum()).view(1, 1, 1, -1).expand(x.shape[1], 1, 1, -1)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k, groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.transpose(2, 3), groups=x.shape[1])
+
+
+def with_finest_band(fill: torch.Tensor, start: torch.Tensor, sigma: float = GRAIN_SIGMA) -> torch.Tensor:
+    """``fill`` with its finest band (below a ``sigma`` blur) replaced by ``start``'s. The model's estimate of x0 is
+    a mean: it repairs the layout of a start but wipes out pixel grain it cannot predict (the bundled sample's
+    bricks came back smooth along the strokes). The start is made of real pixels, so its grain is the image's."""
+    return _blur(fill, sigma) + start - _blur(start, sigma)
 
 
 class InternalEngine:
@@ -397,6 +417,8 @@ class InternalEngine:
             steps = sampler(denoiser, noise, known_b, mask_b, self.schedule, timesteps, gen,
                             clip=clip, init=init)
             final = yield from sampling_events(steps, request, to_image, s_box)
+            if init is not None and opts.get("keep_grain", True):
+                final = with_finest_band(final, init)
             if seam.mode != "off":
                 final = seam_fix(final)
         regions = [to_image(final[v]) for v in range(variants)]
