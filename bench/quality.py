@@ -25,6 +25,7 @@ from bench.common import (OUT, Timer, add_option_argument, contact_sheet, harmon
                           parse_options, patchmatch_fill, print_table, sharpness_ratio, shifted_truths, show_hole,
                           test_images)
 from bench.metrics import lowpass_psnr, patch_swd
+from bench.resynth import available as resynth_available, resynth_fill
 from core import runtime
 from core.engines.base import InpaintRequest, last_result
 from core.engines.classical import cv_inpaint
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--textures", type=int, default=4, help="how many texture images (0 = none, -1 = all)")
     ap.add_argument("--kodak", type=int, default=2, help="how many Kodak images (0 = none, -1 = all)")
     ap.add_argument("--masks", default="strokes,box")
-    ap.add_argument("--methods", default="", help="comma-separated subset of telea,ns,patchmatch,internal-PRESET "
-                                                 "(default: all, with --presets)")
+    ap.add_argument("--methods", default="", help="comma-separated subset of telea,ns,patchmatch,resynth "
+                                                 "(Resynthesizer heal selection, bench.resynth),internal-PRESET "
+                                                 "(default: all, with --presets; resynth when installed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--json", default=str(OUT / "quality.json"))
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     presets = [p for p in args.presets.split(",") if p]
     engine = InternalEngine(default_registry().capabilities("internal"), cache=ModelCache(None))
     methods = ([m for m in args.methods.split(",") if m] or
-               ["telea", "ns", "patchmatch"] + [f"internal-{p}" for p in presets]) + [ORACLE]
+               ["telea", "ns", "patchmatch"] + (["resynth"] if resynth_available() else []) +
+               [f"internal-{p}" for p in presets]) + [ORACLE]
 
     records = []
     sheet_rows = []
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                         res[mask] = cv_inpaint(truth, mask, method)[mask]
                     elif method == "patchmatch":
                         res = patchmatch_fill(truth, mask)
+                    elif method == "resynth":
+                        res = resynth_fill(truth, mask)
                     elif method == ORACLE:
                         res = None
                     else:
