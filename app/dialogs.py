@@ -44,3 +44,8 @@ def save_image_path(parent: QWidget | None, suggested: str, title: str = "Save i
     filters.append(_filter(WRITE_EXTENSIONS, "Images"))
     path, _ = QFileDialog.getSaveFileName(parent, title, suggested, ";;".join(filters))
     return path or None
+
+
+def open_folder_path(parent: QWidget | None, folder: str, title: str) -> str | None:
+    path = QFileDialog.getExistingDirectory(parent, title, folder)
+    return path or None

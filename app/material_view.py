@@ -1,17 +1,18 @@
-"""The lit preview of a material: base colour, normal, roughness and metal/specular shaded by
-``core.material.render`` under a light the user drags (left button); capped at 512 px so it stays
-interactive."""
+"""Material mode's view: the lit preview of a material -- base colour, normal, roughness and metal/specular
+shaded by ``core.material.render`` under a light the user drags (left button), capped at 512 px so it stays
+interactive -- and ``MaterialView``, the map tabs and the Material dock that hold it."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QDockWidget, QSizePolicy, QTabBar, QVBoxLayout, QWidget
 
 from app import theme
 from app.imaging import RgbaBuffer, float_to_display8, rgba_premultiplied
+from app.material_doc import MaterialDocument
 from core.material import MapSet, render, shading_inputs
 
 MAX_SIDE = 512
@@ -109,3 +110,67 @@ class ShadedPreview(QWidget):
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if e.buttons() & Qt.MouseButton.LeftButton:
             self._move_light(e.position())
+
+
+class MaterialView(QObject):
+    """Material mode's own view: the map tabs above the canvas and the Material dock (lit preview and the
+    joint/separate choice). The window places both; ``show_document`` fills them for a map set or hides them.
+    """
+
+    map_shown = Signal(int)  # the document now shows this map; the canvas must follow
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.doc: MaterialDocument | None = None
+        self.tabs = QTabBar()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setExpanding(False)
+        self.tabs.setToolTip("The maps of this material; the mask is shared by all of them")
+        self.tabs.hide()
+        self.shaded = ShadedPreview()
+        self.separate_check = QCheckBox("Repair each map separately (for comparison)")
+        self.separate_check.setToolTip("Default: all maps stacked and repaired jointly by one model")
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(12, 4, 12, 8)
+        lay.addWidget(self.shaded, 1)
+        lay.addWidget(self.separate_check)
+        self.dock = QDockWidget("Material", parent)
+        self.dock.setObjectName("material_dock")
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.dock.setWidget(body)
+        self.dock.hide()
+        self._shade_timer = QTimer(self)
+        self._shade_timer.setSingleShot(True)
+        self._shade_timer.setInterval(30)
+        self._shade_timer.timeout.connect(self._refresh_shading)
+        self.tabs.currentChanged.connect(self._on_tab)
+
+    def show_document(self, doc: MaterialDocument | None) -> None:
+        """One tab per map of ``doc`` and its lit preview; ``None`` empties and hides everything."""
+        self.doc = doc
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        if doc is not None:
+            for title in doc.map_titles():
+                self.tabs.addTab(title)
+            self.tabs.setCurrentIndex(0)
+            doc.image_changed.connect(lambda _r: self._shade_timer.start())
+        self.tabs.blockSignals(False)
+        self.tabs.setVisible(doc is not None)
+        self.dock.setVisible(doc is not None)
+        self.separate_check.setChecked(False)
+        self._refresh_shading()
+
+    def separate(self) -> bool:
+        return self.separate_check.isChecked()
+
+    def _on_tab(self, index: int) -> None:
+        if self.doc is None or index < 0 or index == self.doc.current:
+            return
+        self.doc.show_map(index)
+        self.map_shown.emit(index)
+
+    def _refresh_shading(self) -> None:
+        self.shaded.set_mapset(self.doc.mapset if self.doc is not None else None)

@@ -75,16 +75,21 @@ def segment_distance(shape, p0, p1) -> np.ndarray:
 
 
 class FakeEngine:
-    """Fills the hole with a flat value per variant; optional failure; yields a preview first."""
+    """Fills the hole with a flat value per variant; optional failure; yields a preview first. With ``hold``
+    (a threading.Event) it waits for the event before its first event, so a test can act mid-run."""
 
-    def __init__(self, name: str, caps: Capabilities, fail: BaseException | None = None) -> None:
+    def __init__(self, name: str, caps: Capabilities, fail: BaseException | None = None, hold=None) -> None:
         self.name = name
         self.capabilities = caps
         self.fail = fail
+        self.hold = hold
         self.requests: list[InpaintRequest] = []
 
     def run(self, request: InpaintRequest) -> Iterator:
         self.requests.append(request)
+        while self.hold is not None and not self.hold.wait(0.01):
+            if request.cancelled():
+                return
         yield Progress("sample", 0, 2, "fake")
         if self.fail is not None:
             raise self.fail
@@ -102,9 +107,10 @@ class FakeEngine:
 FAKE_CAPS = Capabilities(title="Fake fill", description="Test engine.", supports_seed=True, supports_variants=True)
 
 
-def fake_registry(fail: BaseException | None = None, with_builtin: bool = False) -> tuple[Registry, FakeEngine]:
+def fake_registry(fail: BaseException | None = None, with_builtin: bool = False,
+                  hold=None) -> tuple[Registry, FakeEngine]:
     reg = Registry()
-    engine = FakeEngine("fake", FAKE_CAPS, fail)
+    engine = FakeEngine("fake", FAKE_CAPS, fail, hold)
     reg.register("fake", FAKE_CAPS, lambda: engine)
     if with_builtin:
         register_builtin(reg)

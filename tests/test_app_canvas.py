@@ -38,7 +38,7 @@ def test_eraser_clears_painted_pixels(opened):
     drag(c, [(10.5, 20.5), (40.5, 20.5)])
     assert doc.mask_bool()[20, 20]
     c.set_tool(Tool.ERASER)
-    assert opened.tool_actions[Tool.ERASER].isChecked()
+    assert opened.action("tool_eraser").isChecked()
     drag(c, [(5.5, 20.5), (45.5, 20.5)])
     d = segment_distance(doc.shape, (5.5, 20.5), (45.5, 20.5))
     assert not doc.mask_bool()[d <= 3.9].any()
@@ -85,11 +85,11 @@ def test_undo_redo_restore_exact_masks(opened):
     states.append(doc.mask.copy())
     assert len(doc.history) == 4
     for want in reversed(states[:-1]):
-        opened.act_undo.trigger()
+        opened.action("undo").trigger()
         assert np.array_equal(doc.mask, want)
-    assert not opened.act_undo.isEnabled()
+    assert not opened.action("undo").isEnabled()
     for want in states[1:]:
-        opened.act_redo.trigger()
+        opened.action("redo").trigger()
         assert np.array_equal(doc.mask, want)
     # a new edit after undo forgets the redo branch
     opened.undo()
@@ -191,7 +191,7 @@ def test_hold_tab_shows_original_and_split_handle_drags(opened):
     assert c.showing_original()
     QApplication.sendEvent(c, QKeyEvent(QEvent.Type.KeyRelease, Qt.Key.Key_Tab, Qt.KeyboardModifier.NoModifier))
     assert not c.showing_original()
-    opened.act_split.trigger()
+    opened.action("split").trigger()
     assert c.split() == 0.5
     h, w = opened.doc.shape
     drag(c, [(w * 0.5, h * 0.5), (w * 0.25, h * 0.5)])
@@ -201,7 +201,7 @@ def test_hold_tab_shows_original_and_split_handle_drags(opened):
 
 
 def test_mask_visibility_toggle(opened):
-    opened.act_show_mask.trigger()
+    opened.action("show_mask").trigger()
     assert not opened.canvas.mask_visible
-    opened.act_show_mask.trigger()
+    opened.action("show_mask").trigger()
     assert opened.canvas.mask_visible

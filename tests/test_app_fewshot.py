@@ -55,7 +55,7 @@ def _folder(tmp_path):
 
 def test_train_dialog_trains_and_offers_the_weights(tiny_window, tmp_path, qtbot, errors):
     w = tiny_window
-    assert w.act_train.isVisible()
+    assert w.action("train").isVisible()
     dlg = w.show_train_dialog()
     assert [dlg.engine_combo.itemData(i) for i in range(dlg.engine_combo.count())] == ["tiny"]
     dlg.folder_edit.setText(str(_folder(tmp_path)))
@@ -71,7 +71,7 @@ def test_train_dialog_trains_and_offers_the_weights(tiny_window, tmp_path, qtbot
     combo.setCurrentIndex(combo.findData("tiny"))
     weights = w.panel.field("weights")
     assert weights.currentData() == str(out)
-    assert not w.loss_plot.isVisibleTo(w)  # no per-image training: no loss curve in the panel
+    assert not w.inpaint_dock.loss_plot.isVisibleTo(w)  # no per-image training: no loss curve in the panel
     assert w.panel.request_kwargs()["options"] == {"weights": str(out)}
     weights.setCurrentIndex(weights.findData(""))  # back to the shipped weights: no option
     assert "options" not in w.panel.request_kwargs()

@@ -130,8 +130,8 @@ def test_recent_files_and_settings_are_remembered(qtbot, settings, errors, answe
     b = write_png(tmp_path / "b.png", texture_u8(seed=2))
     w.open_path(a)
     w.open_path(b)
-    assert [os.path.basename(p) for p in w.recent_files()] == ["b.png", "a.png"]
-    actions = [x for x in w.recent_menu.actions() if x.text() == "a.png"]
+    assert [os.path.basename(p) for p in w.files.recent_files()] == ["b.png", "a.png"]
+    actions = [x for x in w.files.recent_menu.actions() if x.text() == "a.png"]
     actions[0].trigger()
     assert w.doc.path.name == "a.png"
     w.canvas.set_brush_size(77)
@@ -140,7 +140,7 @@ def test_recent_files_and_settings_are_remembered(qtbot, settings, errors, answe
     w2 = make_window(qtbot, settings)
     assert w2.canvas.brush_size == 77 and w2.size_slider.value() == 77
     assert w2.panel.engine_name() == "telea"
-    assert w2.recent_files()[0].endswith("a.png")
+    assert w2.files.recent_files()[0].endswith("a.png")
     assert w2.settings.value("files/last_folder") == str(tmp_path.resolve())
     w2.close()
 

@@ -31,19 +31,19 @@ def test_open_material_folder_tabs_shared_mask_and_lit_preview(qtbot, settings, 
     folder, maps = material_dir
     w = make_window(qtbot, settings)
     assert w.open_path(folder)  # a folder opens in material mode
-    assert w.is_material() and not errors
-    assert w.map_tabs.isVisibleTo(w) and w.map_tabs.count() == 3
-    assert w.material_dock.isVisibleTo(w)
-    assert "Base colour" in w.map_tabs.tabText(0)
+    assert w.mode is w.material_mode and not errors
+    assert w.material_view.tabs.isVisibleTo(w) and w.material_view.tabs.count() == 3
+    assert w.material_view.dock.isVisibleTo(w)
+    assert "Base colour" in w.material_view.tabs.tabText(0)
     m = np.zeros((40, 48), bool)
     m[10:20, 12:30] = True
     w.doc.set_mask(m, "mask")
-    w.map_tabs.setCurrentIndex(2)
+    w.material_view.tabs.setCurrentIndex(2)
     assert w.doc.image is w.doc.mapset.maps[2].image and w.doc.image.channels == 1
     assert np.array_equal(w.doc.mask_bool(), m)  # the mask is shared by every map
     assert w.canvas._image.qimage.width() == 48
     # the lit preview exists and the light follows a drag
-    sp = w.shaded
+    sp = w.material_view.shaded
     assert sp._image is not None
     before = sp.light
     c = sp._target().center()
@@ -63,7 +63,7 @@ def test_joint_repair_changes_every_map_and_undoes_as_one_step(qtbot, settings, 
     m = np.zeros((40, 48), bool)
     m[10:20, 12:30] = True
     w.doc.set_mask(m, "mask")
-    w.map_tabs.setCurrentIndex(1)
+    w.material_view.tabs.setCurrentIndex(1)
     frames = []
     w.controller.preview.connect(frames.append)
     with qtbot.waitSignal(w.controller.finished, timeout=20000):
@@ -85,11 +85,11 @@ def test_joint_repair_changes_every_map_and_undoes_as_one_step(qtbot, settings, 
     w.redo()
     # saving: into another folder, same names; never over the input folder
     out = tmp_path / "repaired"
-    assert w.save_material(out)
+    assert w.save_as(out)  # material mode: the maps go into a folder
     assert sorted(p.name for p in out.iterdir()) == sorted(maps)
     assert np.array_equal(load_image(out / "Brick_BaseColor.png").pixels, w.doc.mapset.maps[0].image.pixels)
     assert not w.doc.is_dirty()
-    assert not w.save_material(folder)
+    assert not w.save_as(folder)
     assert errors and errors[-1][0] == "Cannot save the material"
     w.close()
 
@@ -100,7 +100,7 @@ def test_bad_material_folder_is_one_message(qtbot, settings, errors, answers, tm
     write_png(d / "wall_diffuse.png", texture_u8(32, 32))
     write_png(d / "wall_normal.png", texture_u8(16, 16))
     w = make_window(qtbot, settings)
-    assert not w.open_material(d)
+    assert not w.files.open_in(w.material_mode, d)
     assert len(errors) == 1 and "same size" in errors[0][1]
-    assert w.doc is None or not w.is_material()
+    assert w.doc is None or w.mode is not w.material_mode
     w.close()

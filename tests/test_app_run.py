@@ -2,12 +2,14 @@
 variants, previews, failures as message boxes, and the panel built only from capabilities."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from app.imaging import rgba_premultiplied, to_display8
+from app.run_session import StageClock, fmt_seconds
 from core.engines.base import Capabilities
 from core.engines.registry import Registry
 from app_helpers import FakeEngine, fake_registry, make_window, select_engine, texture_u8, wait_idle, write_png
@@ -54,18 +56,18 @@ def test_stop_during_internal_run_returns_to_idle_image_unchanged(window, tmp_pa
     losses = []
     window.controller.loss.connect(losses.append)
     assert window.inpaint()
-    assert window.is_busy() and not window.act_inpaint.isEnabled() and window.stop_button.isEnabled()
+    assert window.is_busy() and not window.action("inpaint").isEnabled() and window.stop_button.isEnabled()
     qtbot.waitUntil(lambda: len(losses) >= 1, timeout=30000)  # really training
-    assert window.loss_plot.values
+    assert window.inpaint_dock.loss_plot.values
     t0 = time.monotonic()
     window.stop_button.click()
     wait_idle(qtbot, window, 10000)
     assert time.monotonic() - t0 < 5
-    assert window.last_stop_latency is not None
+    assert window.controller.stop_requested_at is not None  # Stop went through the worker
     assert np.array_equal(window.doc.image.pixels, px)
     assert np.array_equal(window.doc.mask, mask_before)
-    assert window.stage_label.text() == "Stopped"
-    assert window.act_inpaint.isEnabled() and not window.stop_button.isEnabled()
+    assert window.inpaint_dock.stage_label.text() == "Stopped"
+    assert window.action("inpaint").isEnabled() and not window.stop_button.isEnabled()
     assert not window.canvas.has_preview() and window.canvas.editable
     assert len(window.doc.history) == 1  # only the test's mask step
     assert mask.any()
@@ -84,10 +86,10 @@ def test_internal_short_run_previews_variants_and_undo(window, tmp_path, qtbot, 
     with qtbot.waitSignal(window.controller.finished, timeout=60000):
         window.inpaint()
     assert frames and frames[-1].rgba.shape[2] == 4  # sampling previews reached the canvas
-    assert window.variants.count() == 2
+    assert window.inpaint_dock.variants.count() == 2
     first = window.doc.image.pixels.copy()
     assert np.array_equal(first[~mask], px[~mask])
-    window.variants.setCurrentRow(1)
+    window.inpaint_dock.variants.setCurrentRow(1)
     second = window.doc.image.pixels.copy()
     assert np.array_equal(second[~mask], px[~mask]) and not np.array_equal(second, first)
     assert len(window.doc.history) == 2  # mask + one result step, amended by the variant pick
@@ -108,9 +110,9 @@ def test_fake_engine_variants_preview_and_request(qtbot, settings, errors, answe
     req = engine.requests[-1]
     assert req.seed == 1234 and req.variants == 3
     assert req.image.dtype == np.float32 and req.image.shape == (48, 56, 3) and np.array_equal(req.mask, mask)
-    assert w.variants.count() == 3
+    assert w.inpaint_dock.variants.count() == 3
     assert np.all(w.doc.image.pixels[mask] == 51)  # variant 0 = 0.2 -> 51
-    w.variants.setCurrentRow(2)
+    w.inpaint_dock.variants.setCurrentRow(2)
     assert np.all(w.doc.image.pixels[mask] == 204)  # 0.8
     assert np.array_equal(w.doc.image.pixels[~mask], px[~mask])
     # painting again over the result and running again works
@@ -135,7 +137,7 @@ def test_engine_failure_is_a_message_box_and_keeps_everything(qtbot, settings, e
         w.inpaint()
     assert [t for t, _ in errors] == [title]
     assert np.array_equal(w.doc.image.pixels, px) and np.array_equal(w.doc.mask, mask_before)
-    assert not w.is_busy() and w.act_inpaint.isEnabled()
+    assert not w.is_busy() and w.action("inpaint").isEnabled()
     w.close()
 
 
@@ -196,27 +198,41 @@ def test_panel_is_built_from_capabilities_only(qtbot, settings, errors, answers,
     path = write_png(tmp_path / "c.png", texture_u8())
     w.open_path(path)
     select_engine(w, "gray")
-    assert not w.inpaint_button.isEnabled() and "at most 1 channels" in w.inpaint_button.toolTip()
+    button = w.inpaint_dock.inpaint_button
+    assert not button.isEnabled() and "at most 1 channels" in button.toolTip()
     w.close()
 
 
-def test_progress_shows_stage_and_time_left(window, rgb_file):
+def test_progress_shows_stage_and_time_left(qtbot, settings, errors, answers, rgb_file):
     from core.engines.base import Progress
 
-    window.open_path(rgb_file[0])
-    _paint_box(window, 5, 5, 15, 20)
-    window.request_overrides = {}
-    # drive the progress handler directly, as the worker would
-    from app.main_window import RunContext
+    hold = threading.Event()
+    reg, _ = fake_registry(hold=hold)
+    w = make_window(qtbot, settings, reg)
+    w.open_path(rgb_file[0])
+    _paint_box(w, 5, 5, 15, 20)
+    assert w.inpaint()
+    # while the engine waits, progress arrives as the worker reports it
+    w.controller.progress.emit(Progress("train", 0, 100))
+    w.controller.progress.emit(Progress("train", 50, 100))
+    dock = w.inpaint_dock
+    assert "Training" in dock.stage_label.text() and "50/100" in dock.stage_label.text()
+    assert dock.eta_label.text() == "0 s left"  # 50 steps took no time: the other 50 take none either
+    assert dock.progress.maximum() == 100 and dock.progress.value() == 50
+    with qtbot.waitSignal(w.controller.finished, timeout=10000):
+        hold.set()
+    w.close()
 
-    window._run = RunContext("x", (0, 0, 1, 1), np.zeros((1, 1, 3), np.uint8), np.ones((1, 1), bool), None, None)
-    window._on_progress(Progress("train", 0, 100))
-    window._run.stage_t0 -= 10.0
-    window._on_progress(Progress("train", 50, 100))
-    assert "Training" in window.stage_label.text() and "50/100" in window.stage_label.text()
-    assert window.eta_label.text() == "10 s left"
-    assert window.progress.maximum() == 100 and window.progress.value() == 50
-    window._run = None
+
+def test_time_left_follows_the_pace_of_the_current_stage():
+    from core.engines.base import Progress
+
+    clock = StageClock()
+    assert clock.seconds_left(Progress("train", 0, 100), now=100.0) is None  # no pace yet
+    left = clock.seconds_left(Progress("train", 50, 100), now=110.0)
+    assert f"{fmt_seconds(left)} left" == "10 s left"
+    assert clock.seconds_left(Progress("sample", 0, 20), now=111.0) is None  # a new stage starts over
+    assert fmt_seconds(clock.seconds_left(Progress("sample", 5, 20), now=131.0)) == "1:00"
 
 
 def test_warm_up_takes_startup_objects_out_of_the_collector():
