@@ -2,13 +2,11 @@
 
     python main.py [IMAGE [--mask MASK]]          open the GUI (the bundled sample when no IMAGE)
     python main.py --screenshot PNG [IMAGE ...]   render the main window offscreen to PNG and exit
-    python main.py inpaint | inpaint-material | train-fewshot | engines ...   headless CLI (core.cli)
+    python main.py {commands} ...   headless CLI (core.cli)
 """
 from __future__ import annotations
 
 import sys
-
-SUBCOMMANDS = {"inpaint", "inpaint-material", "train-fewshot", "engines"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,12 +14,14 @@ def main(argv: list[str] | None = None) -> int:
     from core import runtime
 
     runtime.tune_allocator()  # before the first large allocation
-    if argv and argv[0] in SUBCOMMANDS:
+    from core.commands import BY_NAME
+
+    if argv and argv[0] in BY_NAME:
         from core.cli import main as cli_main
 
         return cli_main(argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        print(__doc__.strip().format(commands=" | ".join(BY_NAME)))
         return 0
     try:
         from app.gui import launch

@@ -159,24 +159,21 @@ class TrainDialog(QDialog):
     # -- running ------------------------------------------------------------------------------------------------
     def start(self) -> bool:
         """Validate (as the CLI does: one clear message, nothing written) and start training."""
-        from argparse import Namespace
-
-        from core.fewshot_cli import build_request
+        from core.fewshot_cli import TrainSettings, build_request
 
         if self.controller.is_running():
             return False
         out = Path(self.out_edit.text().strip()).expanduser()
         if out.parent == default_weights_dir():
             out.parent.mkdir(parents=True, exist_ok=True)
-        args = Namespace(engine=self.engine_name(), data=self.folder_edit.text().strip(), out=str(out),
-                         steps=None, minutes=self.minutes.value(), resume=self.resume.isChecked(), seed=0,
-                         device="auto", batch=None, crop=None, max_images=None)
+        settings = TrainSettings(engine=self.engine_name(), data=self.folder_edit.text().strip(), out=str(out),
+                                 minutes=self.minutes.value(), resume=self.resume.isChecked())
         try:
-            trainer, request = build_request(args, self.registry)
+            trainer, request = build_request(settings, self.registry)
         except UserError as exc:
             dialogs.show_error(self, "Cannot train", str(exc))
             return False
-        self.settings.setValue("train/folder", args.data)
+        self.settings.setValue("train/folder", settings.data)
         self.settings.setValue("train/minutes", self.minutes.value())
         self.loss_plot.clear()
         self.last_outcome = None

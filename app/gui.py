@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 SCREENSHOT_SIZE = (1440, 900)
@@ -26,12 +27,20 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "resources"
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+@dataclass(frozen=True)
+class LaunchArgs:
+    image: str | None = None  # None: the bundled sample
+    mask: str | None = None
+    screenshot: str | None = None  # render the window to this PNG and exit
+
+
+def _parse(argv: list[str]) -> LaunchArgs:
     ap = argparse.ArgumentParser(prog="main.py", description="Reweave: paint a mask, click Inpaint.")
     ap.add_argument("image", nargs="?", help="image to open (default: the bundled sample)")
     ap.add_argument("--mask", help="mask image (white = fill)")
     ap.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    return LaunchArgs(args.image, args.mask, args.screenshot)
 
 
 def _application():
@@ -71,14 +80,15 @@ def _install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
-def _open_initial(window, args: argparse.Namespace) -> bool:
-    if args.image:
-        return window.open_path(args.image, args.mask, confirm=False)
+def _open_initial(window, image: str | None = None, mask: str | None = None) -> bool:
+    """Open ``image`` (and ``mask``), or with no image the bundled sample and its mask."""
+    if image:
+        return window.open_path(image, mask, confirm=False)
     sample = resources_dir() / "sample.png"
-    mask = resources_dir() / "sample_mask.png"
+    sample_mask = resources_dir() / "sample_mask.png"
     if not sample.exists():
         return True
-    return window.open_path(sample, mask if mask.exists() else None, confirm=False)
+    return window.open_path(sample, sample_mask if sample_mask.exists() else None, confirm=False)
 
 
 def screenshot(out: str | os.PathLike, image: str | None = None, mask: str | None = None,
@@ -100,7 +110,7 @@ def screenshot(out: str | os.PathLike, image: str | None = None, mask: str | Non
         settings = QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings)
         window.resize(*size)
-        ok = _open_initial(window, argparse.Namespace(image=image, mask=mask))
+        ok = _open_initial(window, image, mask)
         if not ok:
             print(f"error: {errors[-1] if errors else 'cannot open ' + str(image)}", file=sys.stderr)
             return 2
@@ -148,6 +158,6 @@ def launch(argv: list[str]) -> int:
     window.show()
     warm_up_engines()
     # Open after the window is up, so that a bad file shows its message over the window.
-    QTimer.singleShot(0, lambda: _open_initial(window, args) or (window.doc is None and _open_initial(
-        window, argparse.Namespace(image=None, mask=None))))
+    QTimer.singleShot(0, lambda: _open_initial(window, args.image, args.mask)
+                      or (window.doc is None and _open_initial(window)))
     return app.exec()

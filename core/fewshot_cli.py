@@ -1,4 +1,4 @@
-"""`train-fewshot`: train a few-shot engine's weights on a folder of images (merged into core.cli).
+"""`train-fewshot`: train a few-shot engine's weights on a folder of images.
 
     python main.py train-fewshot --engine esdiff|grig --data DIR --out WEIGHTS.safetensors
                    [--minutes M] [--steps N] [--resume] [--seed N] [--device auto|cpu|cuda|mps]
@@ -8,16 +8,43 @@ Everything a user could get wrong (no such engine or one that cannot be trained,
 or with an unreadable one, an output path that cannot be written) is checked before training starts, so
 a bad call exits 2 with one ``error:`` line and writes nothing. Progress goes to stderr; a checkpoint is
 written beside the output every few minutes and when the run is stopped (Ctrl+C), and ``--resume``
-continues from it. On success stdout holds only the weights path.
+continues from it. On success stdout holds only the weights path. The app's training dialog validates
+with the same ``build_request``, from a ``TrainSettings`` it fills in itself.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from core.cli_common import EXIT_OK, ProgressBar
 from core.errors import UserError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What to train, on what, for how long: the values of the flags ``add_args`` declares."""
+
+    engine: str
+    data: str  # folder of training images
+    out: str  # weights file to write (.safetensors)
+    minutes: float | None = None
+    steps: int | None = None
+    resume: bool = False
+    seed: int = 0
+    device: str = "auto"
+    batch: int | None = None
+    crop: int | None = None
+    max_images: int | None = None
+    options: tuple[str, ...] = ()  # KEY=VALUE pairs (parse_options)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainSettings:
+        return cls(engine=args.engine, data=args.data, out=args.out, minutes=args.minutes, steps=args.steps,
+                   resume=args.resume, seed=args.seed, device=args.device, batch=args.batch, crop=args.crop,
+                   max_images=args.max_images, options=tuple(args.option or ()))
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -68,38 +95,38 @@ def parse_options(pairs: list[str]) -> dict:
     return out
 
 
-def build_request(args: argparse.Namespace, registry=None):
+def build_request(settings: TrainSettings, registry=None):
     """Validate everything and load the images: (trainer, TrainRequest). Raises UserError."""
     from core import runtime
     from core.engines.registry import default_registry
     from core.fewshot.common import TrainRequest, load_training_images
 
     registry = registry if registry is not None else default_registry()
-    trainer = registry.trainer(args.engine)
-    runtime.resolve_device(args.device)
-    out = check_out_path(args.out)
-    if args.steps is not None and args.steps < 1:
+    trainer = registry.trainer(settings.engine)
+    runtime.resolve_device(settings.device)
+    out = check_out_path(settings.out)
+    if settings.steps is not None and settings.steps < 1:
         raise UserError("--steps must be at least 1")
-    if args.minutes is not None and args.minutes <= 0:
+    if settings.minutes is not None and settings.minutes <= 0:
         raise UserError("--minutes must be positive")
-    named = load_training_images(args.data, args.max_images)
-    options = parse_options(getattr(args, "option", []) or [])
-    options.update({k: v for k, v in (("batch", args.batch), ("crop", args.crop)) if v is not None})
-    request = TrainRequest(images=[img for _, img in named], out=out, steps=args.steps, minutes=args.minutes,
-                           seed=args.seed, device=args.device, resume=args.resume, options=options,
-                           image_names=[n for n, _ in named])
+    named = load_training_images(settings.data, settings.max_images)
+    options = parse_options(list(settings.options))
+    options.update({k: v for k, v in (("batch", settings.batch), ("crop", settings.crop)) if v is not None})
+    request = TrainRequest(images=[img for _, img in named], out=out, steps=settings.steps,
+                           minutes=settings.minutes, seed=settings.seed, device=settings.device,
+                           resume=settings.resume, options=options, image_names=[n for n, _ in named])
     return trainer, request
 
 
-def run(args: argparse.Namespace) -> int:
+def train(settings: TrainSettings, quiet: bool = False) -> int:
+    """Train and write the weights; a progress bar on stderr, the weights path on stdout."""
     from core import runtime
-    from core.cli import EXIT_OK, ProgressBar
     from core.engines.base import Progress
     from core.fewshot.common import TrainDone
 
-    trainer, request = build_request(args)
+    trainer, request = build_request(settings)
     runtime.set_threads()
-    bar, done = ProgressBar(f"{args.engine} ", args.quiet, leave=True), None
+    bar, done = ProgressBar(f"{settings.engine} ", quiet, leave=True), None
     events = trainer(request)
     try:
         for ev in events:
@@ -117,4 +144,5 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train-fewshot": (add_args, run)}
+def run(args: argparse.Namespace) -> int:
+    return train(TrainSettings.from_args(args), args.quiet)

@@ -307,10 +307,13 @@ def test_engines_lists_the_builtin_engines(capsys):
 
 
 def test_recipe_reaches_the_engine_and_auto_leaves_the_choice_to_it():
-    from core.cli import build_parser, engine_options
+    from core.cli import build_parser
+    from core.cli_common import EngineSettings, engine_options
 
-    parse = build_parser().parse_args
+    def options(argv):
+        return engine_options(EngineSettings.from_args(build_parser().parse_args(argv)))
+
     base = ["inpaint", "a.png", "--mask", "m.png", "--out", "o.png"]
-    assert engine_options(parse(base + ["--recipe", "noise"]))["recipe"] == "noise"
-    assert "recipe" not in engine_options(parse(base + ["--recipe", "auto"]))
-    assert "recipe" not in engine_options(parse(base))
+    assert options(base + ["--recipe", "noise"])["recipe"] == "noise"
+    assert "recipe" not in options(base + ["--recipe", "auto"])
+    assert "recipe" not in options(base)

@@ -206,7 +206,7 @@ def test_train_fewshot_cli_trains_and_prints_the_path(tiny_registry, tmp_path, c
 def test_train_fewshot_options_reach_the_trainer(tiny_registry, tmp_path):
     import argparse
 
-    from core.fewshot_cli import add_args, build_request
+    from core.fewshot_cli import TrainSettings, add_args, build_request
 
     p = argparse.ArgumentParser()
     add_args(p)
@@ -214,7 +214,7 @@ def test_train_fewshot_options_reach_the_trainer(tiny_registry, tmp_path):
     args = p.parse_args(["--engine", "tiny", "--data", str(data), "--out", str(tmp_path / "w.safetensors"),
                          "--option", "l1=0", "--option", "use_patch=false", "--option", "mode=fast",
                          "--batch", "3"])
-    _, request = build_request(args, tiny_registry)
+    _, request = build_request(TrainSettings.from_args(args), tiny_registry)
     assert request.options == {"l1": 0.0, "use_patch": False, "mode": "fast", "batch": 3}
 
 
