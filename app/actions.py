@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from app import theme
-from app.canvas import Tool
+from app.mask_tools import Tool
 
 Keys = QKeySequence.StandardKey
 SEPARATOR = "-"

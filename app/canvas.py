@@ -1,34 +1,25 @@
 """The canvas: the image, the mask overlay, the live preview, the compare view and the mask tools.
 
 View transform: a widget point ``w`` shows the image point ``(w - offset) / scale``. The wheel zooms
-around the cursor; Space+drag or the middle button pans. Mask tools edit ``document.mask`` in place and
-tell the document when a drag ends, so one drag is one undo step.
+around the cursor; Space+drag or the middle button pans. The mask tools (brush, eraser, rectangle, lasso)
+are the canvas's other half, ``MaskTools`` in app/mask_tools.py: one drag with them is one undo step.
 """
 from __future__ import annotations
 
-import enum
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen,
-                           QPixmap, QPolygonF, QWheelEvent)
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-from app import brush, theme
+from app import theme
 from app.document import Document
 from app.history import Rect
 from app.imaging import RgbaBuffer, has_alpha, mask_overlay, rgba_premultiplied, to_display8
+from app.mask_tools import MaskTools, Tool
 
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
-MIN_BRUSH, MAX_BRUSH = 1, 1000
-
-
-class Tool(str, enum.Enum):
-    BRUSH = "brush"
-    ERASER = "eraser"
-    RECT = "rect"
-    LASSO = "lasso"
 
 
 def _checker() -> QPixmap:
@@ -41,7 +32,7 @@ def _checker() -> QPixmap:
     return pm
 
 
-class Canvas(QWidget):
+class Canvas(MaskTools, QWidget):
     cursor_moved = Signal(object)  # (x, y) in image pixels, or None when outside
     zoom_changed = Signal(float)
     brush_changed = Signal(int, int)  # diameter (image pixels), hardness (0..100)
@@ -55,12 +46,9 @@ class Canvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMinimumSize(320, 240)
         self.doc: Document | None = None
-        self.tool = Tool.BRUSH
-        self.brush_size = 40
-        self.hardness = 100
+        self._init_tools()
         self.mask_visible = True
         self.mask_opacity = 0.55
-        self.editable = True
         self._scale = 1.0
         self._offset = QPointF(0, 0)
         self._fit_mode = True
@@ -75,9 +63,6 @@ class Canvas(QWidget):
         self._space = False
         self._drag: str | None = None  # "pan" | "paint" | "rect" | "lasso" | "split"
         self._drag_last = QPointF()
-        self._last_img = (0.0, 0.0)
-        self._shape_pts: list[tuple[float, float]] = []
-        self._erase_shape = False
         self._checker = _checker()
 
     # -- document -----------------------------------------------------------------------------------------
@@ -239,44 +224,10 @@ class Canvas(QWidget):
             self.fit()
         super().resizeEvent(event)
 
-    # -- brush settings ---------------------------------------------------------------------------------------
-    def set_tool(self, tool: Tool | str) -> None:
-        self.tool = Tool(tool)
-        self._shape_pts = []
-        self._update_cursor()
-        self.tool_changed.emit(self.tool.value)
-        self.update()
-
-    def set_brush_size(self, size: int) -> None:
-        size = int(max(MIN_BRUSH, min(MAX_BRUSH, size)))
-        if size != self.brush_size:
-            self.brush_size = size
-            self.brush_changed.emit(self.brush_size, self.hardness)
-            self.update()
-
-    def set_hardness(self, hardness: int) -> None:
-        hardness = int(max(0, min(100, hardness)))
-        if hardness != self.hardness:
-            self.hardness = hardness
-            self.brush_changed.emit(self.brush_size, self.hardness)
-            self.update()
-
-    def bigger_brush(self) -> None:
-        self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
-
-    def smaller_brush(self) -> None:
-        self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.13)))
-
+    # -- mask overlay and cursor -------------------------------------------------------------------------------
     def set_mask_visible(self, on: bool) -> None:
         self.mask_visible = on
         self.update()
-
-    def set_editable(self, on: bool) -> None:
-        """False while an engine runs: the view can still be zoomed and panned, the mask not edited."""
-        self.editable = on
-        if not on and self._drag in ("paint", "rect", "lasso"):
-            self._finish_drag()
-        self._update_cursor()
 
     def _update_cursor(self) -> None:
         if self._space or self._drag == "pan":
@@ -359,44 +310,6 @@ class Canvas(QWidget):
     def _paint_badge(self, p: QPainter, text: str) -> None:
         self._paint_label(p, QPointF(12, 12), text, right=False)
 
-    def _paint_shape(self, p: QPainter) -> None:
-        pts = [self.image_to_widget(QPointF(x, y)) for x, y in self._shape_pts]
-        path = QPainterPath()
-        if self._drag == "rect" and len(pts) == 2:
-            path.addRect(QRectF(pts[0], pts[1]).normalized())
-        else:
-            path.addPolygon(QPolygonF(pts))
-            path.closeSubpath()
-        fill = QColor(theme.MASK_COLOR)
-        fill.setAlpha(60)
-        p.setBrush(fill)
-        p.setPen(QPen(QColor("white"), 1.5, Qt.PenStyle.DashLine))
-        p.drawPath(path)
-
-    def _paint_brush_cursor(self, p: QPainter, at: QPointF) -> None:
-        r = max(1.5, self.brush_size * self._scale / 2)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(QPen(QColor(0, 0, 0, 170), 3))
-        p.drawEllipse(at, r, r)
-        p.setPen(QPen(QColor(255, 255, 255, 230), 1.2))
-        p.drawEllipse(at, r, r)
-        if self.hardness < 100:  # the fully covered core of a soft brush
-            ri = r * self.hardness / 100.0
-            if ri > 2:
-                p.setPen(QPen(QColor(255, 255, 255, 140), 1, Qt.PenStyle.DotLine))
-                p.drawEllipse(at, ri, ri)
-        if self.tool == Tool.ERASER:
-            p.setPen(QPen(QColor(255, 255, 255, 230), 1.2))
-            p.drawLine(at - QPointF(4, 0), at + QPointF(4, 0))
-        p.setPen(QPen(QColor(255, 255, 255, 200), 1))
-        p.drawPoint(at)
-
-    def _cursor_rect(self, at: QPointF | None) -> QRect:
-        if at is None:
-            return QRect()
-        r = self.brush_size * self._scale / 2 + 4
-        return QRectF(at.x() - r, at.y() - r, 2 * r, 2 * r).toAlignedRect()
-
     # -- mouse ----------------------------------------------------------------------------------------------
     def _img_xy(self, pos: QPointF) -> tuple[float, float]:
         q = self.widget_to_image(pos)
@@ -423,25 +336,8 @@ class Canvas(QWidget):
         if self._near_split(pos):
             self._drag = "split"
             return
-        if not self.editable:
-            return
-        xy = self._img_xy(pos)
-        if self.tool in (Tool.BRUSH, Tool.ERASER):
-            self._drag = "paint"
-            self.doc.begin_mask_edit()
-            self._last_img = xy
-            self._stamp(xy, xy)
-        else:
-            self._drag = "rect" if self.tool == Tool.RECT else "lasso"
-            self._erase_shape = bool(e.modifiers() & Qt.KeyboardModifier.AltModifier)
-            self._shape_pts = [xy, xy] if self.tool == Tool.RECT else [xy]
-            self.update()
-
-    def _stamp(self, a: tuple[float, float], b: tuple[float, float]) -> None:
-        rect = brush.stamp_segment(self.doc.mask, a, b, self.brush_size, self.hardness / 100.0,
-                                   erase=self.tool == Tool.ERASER)
-        if rect is not None:
-            self.doc.notify_mask(rect)
+        if self.editable:
+            self._tool_press(pos, e.modifiers())
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
         pos = e.position()
@@ -459,19 +355,7 @@ class Canvas(QWidget):
         if self._drag == "split" and self.doc is not None:
             self.set_split(self._img_xy(pos)[0] / self.doc.shape[1])
             return
-        if self._drag == "paint":
-            xy = self._img_xy(pos)
-            self._stamp(self._last_img, xy)
-            self._last_img = xy
-        elif self._drag == "rect":
-            self._shape_pts[1] = self._img_xy(pos)
-            self.update()
-        elif self._drag == "lasso":
-            xy = self._img_xy(pos)
-            lx, ly = self._shape_pts[-1]
-            if math.hypot((xy[0] - lx) * self._scale, (xy[1] - ly) * self._scale) >= 2:
-                self._shape_pts.append(xy)
-                self.update()
+        self._tool_move(pos)
         if self._split is not None and self._drag is None:
             self.setCursor(Qt.CursorShape.SplitHCursor if self._near_split(pos) else self.cursor().shape())
         self.update(self._cursor_rect(old_hover))
@@ -483,25 +367,6 @@ class Canvas(QWidget):
         if self._drag in ("paint", "rect", "lasso") and e.button() != Qt.MouseButton.LeftButton:
             return
         self._finish_drag()
-
-    def _finish_drag(self) -> None:
-        drag, self._drag = self._drag, None
-        if drag == "paint":
-            if self.doc.end_mask_edit("Erase mask" if self.tool == Tool.ERASER else "Brush stroke"):
-                self.mask_edited.emit()
-        elif drag in ("rect", "lasso"):
-            pts, self._shape_pts = self._shape_pts, []
-            new = self.doc.mask.copy()
-            if drag == "rect":
-                rect = brush.fill_rect(new, pts[0], pts[1], erase=self._erase_shape)
-            else:
-                rect = brush.fill_polygon(new, pts, erase=self._erase_shape)
-            if rect is not None:
-                label = ("Subtract " if self._erase_shape else "") + ("rectangle" if drag == "rect" else "lasso")
-                if self.doc.set_mask(new, label.capitalize()):
-                    self.mask_edited.emit()
-            self.update()
-        self._update_cursor()
 
     def leaveEvent(self, e) -> None:
         old, self._hover = self._hover, None

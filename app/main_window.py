@@ -23,7 +23,8 @@ from superqt import QLabeledSlider
 
 from app import theme
 from app.actions import MAIN_TOOLBAR, TOOLS, TOOLS_TOOLBAR, ActionSet, UiState, build_menus
-from app.canvas import MAX_BRUSH, Canvas, Tool
+from app.canvas import Canvas
+from app.mask_tools import MAX_BRUSH, Tool
 from app.document import Document
 from app.files import FileActions
 from app.inpaint_dock import InpaintDock

@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.canvas import Tool
+from app.mask_tools import Tool
 from app.history import History, Patch, Step
 from app_helpers import drag, segment_distance, send_mouse
 
