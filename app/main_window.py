@@ -1,6 +1,7 @@
 """The main window: the composition of Reweave's pieces.
 
-    canvas            app.canvas          the image, the mask being painted, previews and compare
+    canvas            app.canvas          the image, previews, compare, zoom and pan
+                      app.mask_tools      its mask tools: brush, eraser, rectangle, lasso
     Inpaint dock      app.inpaint_dock    engine settings, Inpaint/Stop, progress, loss curve, variants
     material view     app.material_view   map tabs and the Material dock (lit preview), material mode only
     modes             app.modes           what differs between one image and a map set (open, show, save, run)
