@@ -25,6 +25,22 @@ def validate_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return m
 
 
+def checked_source(source, mask: np.ndarray) -> np.ndarray | None:
+    """A sampling area (where a fill may copy or learn from) as bool H x W, or a UserError when it is unusable."""
+    if source is None:
+        return None
+    src = np.asarray(source)
+    if src.ndim == 3:
+        src = src.any(axis=2)
+    if src.shape != mask.shape:
+        raise UserError(f"the source area is {src.shape[1]}x{src.shape[0]} but the image is "
+                        f"{mask.shape[1]}x{mask.shape[0]}; it must have the same size")
+    src = src.astype(bool)
+    if not (src & ~mask).any():
+        raise UserError("the source area holds no known pixels to copy from")
+    return src
+
+
 @dataclass(frozen=True)
 class Box:
     """Half-open pixel box [y0, y1) x [x0, x1)."""

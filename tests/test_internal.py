@@ -522,19 +522,33 @@ def test_training_timesteps_stay_below_t_max(make_texture, monkeypatch):
 
 @needs_patchmatch
 def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monkeypatch):
-    seeds = []
-    real = internal.first_guess
+    calls = []
+    real = internal.first_guesses
 
-    def spy(image, mask, box, init, seed):
-        seeds.append(seed)
-        return real(image, mask, box, init, seed)
+    def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None):
+        calls.append((seed, count, candidates))
+        return real(image, mask, box, init, seed, count, candidates, cancelled, source)
 
-    monkeypatch.setattr(internal, "first_guess", spy)
-    list(make_engine().run(request_for(image48, mask48, seed=5, variants=2)))
-    assert seeds == [5, 6]
+    monkeypatch.setattr(internal, "first_guesses", spy)
+    list(make_engine().run(request_for(image48, mask48, seed=5, variants=2, options=dict(QUICK, candidates=3))))
+    assert calls == [(5, 2, 3)]
     box = internal.sample_region(mask48)
-    a, b = (real(image48, mask48, box, "patchmatch", s) for s in seeds)
-    assert np.abs(a - b).max() > 0.05  # two seeds, two different starts
+    a, b = real(image48, mask48, box, "patchmatch", 5, 2, 3)
+    assert np.abs(a - b).max() > 0.05  # two variants, two different starts
+
+
+@needs_patchmatch
+def test_ranked_fills_put_the_fill_most_like_its_surroundings_first(make_texture):
+    from core.engines.patchmatch import ranked_fills
+    from core.patch_stats import texture_mismatch
+
+    image = make_texture(96, 96)
+    mask = np.zeros((96, 96), bool)
+    mask[30:66, 30:66] = True
+    fills = ranked_fills(image, mask, count=3, pool=5, seed=0)
+    scores = [texture_mismatch(f, mask) for f in fills]
+    assert len(fills) == 3 and scores == sorted(scores)
+    assert all(np.array_equal(f[~mask], image[~mask]) for f in fills)
 
 
 def test_recipe_options_are_checked(image48, mask48):

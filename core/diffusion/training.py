@@ -79,6 +79,47 @@ def synthetic_masks(rng: np.random.Generator, n: int, size: int, cfg: TrainConfi
     return out
 
 
+@dataclass(frozen=True)
+class CropSites:
+    """Where training crops may be taken: the top-left corners (image index, y, x) and how likely each is."""
+
+    image: np.ndarray  # int
+    y: np.ndarray
+    x: np.ndarray
+    p: np.ndarray  # probabilities, summing to 1
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pick = rng.choice(len(self.y), n, p=self.p)
+        return self.image[pick], self.y[pick], self.x[pick]
+
+
+def crop_sites(allowed: list[np.ndarray], size: int, shares: list[float] | None = None,
+               min_fraction: float = 0.5) -> CropSites | None:
+    """The crops of ``size`` px that lie at least ``min_fraction`` inside ``allowed`` (one bool H x W per image),
+    drawn so that image i gets ``shares[i]`` of them (default: in proportion to its sites). None when no crop
+    qualifies anywhere."""
+    shares = list(shares) if shares is not None else None
+    ks, ys, xs, ps = [], [], [], []
+    for k, area in enumerate(allowed):
+        h, w = area.shape
+        if h < size or w < size:
+            continue
+        # fraction of allowed pixels in every size x size window, from an integral image
+        integ = np.pad(np.cumsum(np.cumsum(area.astype(np.int64), 0), 1), ((1, 0), (1, 0)))
+        inside = (integ[size:, size:] - integ[:-size, size:] - integ[size:, :-size] + integ[:-size, :-size])
+        cy, cx = np.nonzero(inside >= min_fraction * size * size)
+        if len(cy) == 0:
+            continue
+        ks.append(np.full(len(cy), k))
+        ys.append(cy)
+        xs.append(cx)
+        ps.append(np.full(len(cy), (shares[k] / len(cy)) if shares is not None else 1.0))
+    if not ks:
+        return None
+    p = np.concatenate(ps)
+    return CropSites(np.concatenate(ks), np.concatenate(ys), np.concatenate(xs), p / p.sum())
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Cosine decay from cfg.lr to cfg.lr_final over the run."""
     if cfg.steps <= 1:
@@ -89,19 +130,23 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Schedule, cfg: TrainConfig,
           seed: int, autocast: torch.dtype | None = None, optimizer: torch.optim.Optimizer | None = None,
-          first_step: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+          first_step: int = 0, sites: CropSites | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """Train ``model`` in place; yields (step, loss) after every optimiser step (loss stays on the device).
 
     image: (C, H, W) normalised, on the model's device, hole pixels already zeroed; hole: (1, H, W), 1 = hole.
-    Several images of one size may come as (N, C, H, W) and (N, 1, H, W): each crop then picks one.
+    Several images may come as (N, C, H, W) and (N, 1, H, W), or as lists when their sizes differ: each crop
+    then picks one. ``sites`` (crop_sites) restricts where crops are taken; by default anywhere, every image
+    alike.
     A resumed run passes its optimiser and ``first_step``: the learning-rate schedule continues from there and
     the crops, masks and noise are drawn afresh (seeded by seed and first_step).
     """
-    device = image.device
-    if image.dim() == 3:
-        image, hole = image[None], hole[None]
-    n_images, c, h, w = image.shape
+    if isinstance(image, torch.Tensor):
+        image, hole = (image[None], hole[None]) if image.dim() == 3 else (image, hole)
+    device = image[0].device
+    n_images, c = len(image), image[0].shape[0]
     size = cfg.crop
+    if sites is None and len({tuple(im.shape[-2:]) for im in image}) > 1:
+        sites = crop_sites([np.ones(tuple(im.shape[-2:]), bool) for im in image], size)
     rng = np.random.default_rng([seed, first_step] if first_step else seed)
     gen = torch.Generator(device=device).manual_seed(seed + first_step)
     abar = schedule.alphas_cumprod.to(device=device, dtype=torch.float32)
@@ -111,11 +156,15 @@ def train(model: TinyUNet, image: torch.Tensor, hole: torch.Tensor, schedule: Sc
     for step in range(first_step, cfg.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        ys = rng.integers(0, h - size + 1, cfg.batch)
-        xs = rng.integers(0, w - size + 1, cfg.batch)
-        ks = rng.integers(0, n_images, cfg.batch) if n_images > 1 else np.zeros(cfg.batch, int)
-        x0 = torch.stack([image[k, :, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
-        real = torch.stack([hole[k, :, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
+        if sites is not None:
+            ks, ys, xs = sites.draw(rng, cfg.batch)
+        else:
+            h, w = image[0].shape[-2:]
+            ys = rng.integers(0, h - size + 1, cfg.batch)
+            xs = rng.integers(0, w - size + 1, cfg.batch)
+            ks = rng.integers(0, n_images, cfg.batch) if n_images > 1 else np.zeros(cfg.batch, int)
+        x0 = torch.stack([image[k][:, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
+        real = torch.stack([hole[k][:, y:y + size, x:x + size] for k, y, x in zip(ks, ys, xs)])
         synth = torch.from_numpy(synthetic_masks(rng, cfg.batch, size, cfg)).to(device)[:, None].float()
         if cfg.hflip:
             flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)

@@ -55,7 +55,11 @@ class GrayAware:
                 or not is_gray(image, mask):
             yield from self.engine.run(request)
             return
-        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32))))
+        options = request.options
+        if options.get("references"):  # references are learnt from as the image is: gray too
+            options = {**options, "references": [_to_gray(np.asarray(r, np.float32)) if np.ndim(r) == 3 and
+                                                 np.shape(r)[2] in (3, 4) else r for r in options["references"]]}
+        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32)), options=options))
         try:
             for ev in events:
                 if isinstance(ev, Preview):

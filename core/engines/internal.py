@@ -11,7 +11,12 @@ for this image), ``prior`` (True / False / a file: start training from prior wei
 this channel count, see ``internal_prior``), ``recipe`` ('patch' | 'noise', default by the hole, see
 StartSettings), ``init`` ('mean' | 'telea' | 'ns' | 'patchmatch'), ``strength`` (0-1: SDEdit-style sampling from
 that first guess diffused to strength x T) and ``t_max`` (train only timesteps below it), ``keep_grain``
-(default True: a start's finest band is kept, see with_finest_band), ``preview_every`` (seconds between training
+(default True: a start's finest band is kept, see with_finest_band), ``candidates`` (PatchMatch starts ranked per
+variant, default the preset's, see first_guesses), ``judge`` (keep a variant's start when the repair looks less
+like its surroundings, core.patch_stats), ``source`` (bool H x W sampling area: training crops and PatchMatch
+patches come only from there), ``references`` (images of the same channel count to learn from as well) and
+``own_share`` (the open image's share of training crops with references, default 0.5; see train_set),
+``preview_every`` (seconds between training
 previews, default 3), ``bf16`` (None =
 by hardware, for training and sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``,
 ``pixel_rate`` (training masks that drop single pixels at this rate instead of strokes; by default
@@ -46,8 +51,10 @@ from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Los
 from core.engines.internal_prior import load_prior
 from core.engines.model_cache import ModelCache
 from core.errors import Cancelled, UserError
-from core.masks import Box, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
+from core.engines.train_set import checked_references, checked_share, teaching_digest, train_set
+from core.masks import Box, checked_source, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
+from core.patch_stats import texture_mismatch
 from core.engines.seam_options import SeamFixer, seam_settings
 
 MIN_SIDE = 16
@@ -60,6 +67,7 @@ class Preset:
     sampler: str
     sample_steps: int
     patch_strength: float = 0.1  # the patch recipe: noise level of its start, as a fraction of T
+    candidates: int = 1  # the patch recipe: PatchMatch fills ranked for each variant's start
 
 
 # Step counts, so the same seed gives the same result on the same device. With the paper's recipe ('noise') fast
@@ -184,14 +192,20 @@ def start_title(init: str) -> str:
             "ns": "Navier-Stokes fill as the start"}.get(init, init)
 
 
-def first_guess(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int) -> np.ndarray:
-    """The sampler's first guess of the region ``box``: the image with its hole filled by ``init``."""
+def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
+                  candidates: int = 1, cancelled=None, source: np.ndarray | None = None) -> list[np.ndarray]:
+    """The sampler's first guesses of the region ``box``, one per variant: the image with its hole filled by
+    ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
+    first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given; the classical
+    fills have no seed and are all alike."""
     if init == "patchmatch":
-        from core.engines.patchmatch import patchmatch_fill
+        from core.engines.patchmatch import ranked_fills
 
-        return patchmatch_fill(image, mask, seed=seed)[box.slices()]
+        fills = ranked_fills(image, mask, count, candidates + count - 1, seed=seed, source=source,
+                             cancelled=cancelled)
+        return [f[box.slices()] for f in fills]
     roi, hole = image[box.slices()], mask[box.slices()]
-    return np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)
+    return [np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)] * count
 
 
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
@@ -241,10 +255,12 @@ class InternalEngine:
         variants = max(1, int(request.variants))
 
         yield Progress("prepare", 0, 1, "preparing")
-        t_box, s_box = train_region(mask), sample_region(mask)
-        known = ~mask
-        region = image[t_box.slices()]
-        region_known = known[t_box.slices()]
+        s_box = sample_region(mask)
+        source = checked_source(opts.get("source"), mask)
+        references = checked_references(opts.get("references"), c)
+        teach = train_set(image, mask, train_region(mask), source, references, checked_share(opts.get("own_share")))
+        t_box = teach.box
+        own_known = teach.own_known()
         scattered = bool(opts["scattered"]) if opts.get("scattered") is not None else is_scattered(mask[s_box.slices()])
         if scattered and request.steps is None:
             n_steps = 1  # the one-step estimate, see SCATTERED_T_MIN
@@ -262,14 +278,14 @@ class InternalEngine:
         # of it smeared the mortar lines of the bundled sample's bricks (docs/engines/internal.md), so the patch
         # recipe leaves its seams alone unless asked.
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
-        cached = self.cache.lookup(image, start.cache_kind) if use_cache else None
+        cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references)) if k)
+        cached = self.cache.lookup(image, cache_kind) if use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
         else:
             cached = None
-            vals = region[region_known]
-            mean = vals.mean(axis=0).astype(np.float32)
-            std = np.maximum(vals.std(axis=0), 1e-3).astype(np.float32)
+            mean = own_known.mean(axis=0).astype(np.float32)
+            std = np.maximum(own_known.std(axis=0), 1e-3).astype(np.float32)
 
         def normalise(a: np.ndarray, hole: np.ndarray) -> torch.Tensor:
             n = (a - mean) / std
@@ -311,16 +327,19 @@ class InternalEngine:
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
 
-        train_img = normalise(region, mask[t_box.slices()])
-        train_hole = torch.from_numpy(mask[t_box.slices()][None].astype(np.float32)).to(device)
+        train_img = [normalise(a, hole) for a, hole in zip(teach.images, teach.holes)]
+        train_hole = [torch.from_numpy(hole[None].astype(np.float32)).to(device) for hole in teach.holes]
+        sites = teach.sites(cfg.crop)
+        if sites is None:  # the open image's region alone, as one tensor: the crops drawn as they always were
+            train_img, train_hole = train_img[0], train_hole[0]
 
         # Sampling tensors, needed for training previews too.
         s_img = normalise(image[s_box.slices()], mask[s_box.slices()])[None]
         s_mask = torch.from_numpy(mask[s_box.slices()][None, None].astype(np.float32)).to(device)
         s_img, pad = _pad8(s_img)
         s_mask, _ = _pad8(s_mask)
-        lo = torch.from_numpy((region[region_known].min(axis=0) - mean) / std).to(device)
-        hi = torch.from_numpy((region[region_known].max(axis=0) - mean) / std).to(device)
+        lo = torch.from_numpy((own_known.min(axis=0) - mean) / std).to(device)
+        hi = torch.from_numpy((own_known.max(axis=0) - mean) / std).to(device)
         clip = (lo.view(1, c, 1, 1), hi.view(1, c, 1, 1))
         mean_t = torch.from_numpy(mean).to(device).view(c, 1, 1)
         std_t = torch.from_numpy(std).to(device).view(c, 1, 1)
@@ -338,14 +357,11 @@ class InternalEngine:
         guesses = None
         if start.init != "mean":
             yield Progress("start", 0, variants, start_title(start.init))
-            guesses = []
-            for v in range(variants):
-                if request.cancelled():
-                    raise Cancelled()
-                guess = first_guess(image, mask, s_box, start.init, request.seed + v)
-                guesses.append(_pad8(normalise(guess, np.zeros(guess.shape[:2], bool))[None])[0])
-                if v == 0:
-                    yield Preview(to_image(guesses[0][0]), s_box, "start", 1, 1)
+            candidates = whole_option(opts, "candidates", preset.candidates, 1, 64)
+            raw_starts = first_guesses(image, mask, s_box, start.init, request.seed, variants, candidates,
+                                       request.cancelled, source)
+            guesses = [_pad8(normalise(g, np.zeros(g.shape[:2], bool))[None])[0] for g in raw_starts]
+            yield Preview(to_image(guesses[0][0]), s_box, "start", 1, 1)
             yield Progress("start", variants, variants, start_title(start.init))
 
         # channels_last: 1.5x faster 512x512 inference in fp32 on the dev CPU, and bf16 autocast (where the
@@ -373,7 +389,8 @@ class InternalEngine:
         running = None
         total = cfg.steps
         yield Progress("train", 0, total, "warm start: fine-tuning" if cached is not None else "training on this image")
-        for step, loss in train(model, train_img, train_hole, self.schedule, cfg, request.seed, autocast):
+        for step, loss in train(model, train_img, train_hole, self.schedule, cfg, request.seed, autocast,
+                                sites=sites):
             if request.cancelled():
                 raise Cancelled()
             if (step + 1) % 10 == 0 or step + 1 == total:
@@ -392,7 +409,7 @@ class InternalEngine:
                 last_preview = time.monotonic() + max(0.0, 4 * cost - preview_every)  # keep previews <= ~20%
         model.eval()
         if use_cache and cfg.steps > 0:
-            self.cache.store(image, model.state_dict(), mean, std, start.cache_kind)
+            self.cache.store(image, model.state_dict(), mean, std, cache_kind)
         if infer_cl:
             model.to(memory_format=torch.channels_last)
 
@@ -422,6 +439,10 @@ class InternalEngine:
             if seam.mode != "off":
                 final = seam_fix(final)
         regions = [to_image(final[v]) for v in range(variants)]
+        if guesses is not None and opts.get("judge", False):
+            hole = mask[s_box.slices()]
+            regions = [r if texture_mismatch(r, hole) <= texture_mismatch(g, hole) else g
+                       for r, g in zip(regions, raw_starts)]
         if lowrank_rounds > 0:
             x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
             hole = torch.from_numpy(mask[s_box.slices()][None, None].astype(np.float32)).to(device)
@@ -436,6 +457,7 @@ class InternalEngine:
                                   "seam": seam.mode, "recipe": start.recipe, "init": start.init,
                                   "strength": start.strength,
                                   "warm_start": cached is not None, "prior": prior_used,
+                                  "source": source is not None, "references": len(references),
                                   "region": (s_box.y0, s_box.x0, s_box.y1, s_box.x1), "device": str(device)})
 
     def _quick_preview(self, denoise, s_img, s_mask, clip, seed, device, timesteps: list[int],

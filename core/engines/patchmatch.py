@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from core.engines.base import Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs
-from core.errors import Cancelled, UserError
-from core.masks import Box, grow_box, hole_bbox, validate_mask
+from core.errors import Cancelled
+from core.masks import Box, checked_source, grow_box, hole_bbox, validate_mask
+from core.patch_stats import texture_mismatch
 
 PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
 RING = PATCH_SIZE  # with a source: context kept around the hole (px), a patch radius
@@ -61,22 +62,6 @@ def available() -> bool:
 def region_margin(box: Box) -> int:
     """Context around the hole's box: wider than the classical fills', the texture PatchMatch copies from."""
     return max(64, box.height, box.width)
-
-
-def checked_source(source, mask: np.ndarray) -> np.ndarray | None:
-    """``source`` as bool H x W (True = the fill may copy from here), or a UserError when it is unusable."""
-    if source is None:
-        return None
-    src = np.asarray(source)
-    if src.ndim == 3:
-        src = src.any(axis=2)
-    if src.shape != mask.shape:
-        raise UserError(f"the source area is {src.shape[1]}x{src.shape[0]} but the image is "
-                        f"{mask.shape[1]}x{mask.shape[0]}; it must have the same size")
-    src = src.astype(bool)
-    if not (src & ~mask).any():
-        raise UserError("the source area holds no known pixels to copy from")
-    return src
 
 
 def _region(mask: np.ndarray, source: np.ndarray | None) -> Box:
@@ -217,6 +202,29 @@ def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
         image = image[:, :, None]
     mask = validate_mask(mask, image.shape[:2])
     return _Job.prepare(image, mask, checked_source(source, mask)).fill(seed)
+
+
+def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
+                 source: np.ndarray | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> list[np.ndarray]:
+    """The ``count`` best of ``pool`` PatchMatch fills (seeds ``seed`` ...), best first, ranked by how much the
+    hole's patches look like the ring around it (core.patch_stats.texture_mismatch). The library's fills differ
+    from seed to seed, and that score ranks them much as their distance to the truth does
+    (docs/engines/internal.md). Same arguments as ``patchmatch_fill``."""
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    mask = validate_mask(mask, image.shape[:2])
+    job = _Job.prepare(image, mask, checked_source(source, mask))
+    ys, xs = job.box.slices()
+    best: list[tuple[float, int, np.ndarray]] = []
+    for k in range(max(pool, count)):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        out = job.fill(seed + k)
+        best.append((texture_mismatch(out[ys, xs], job.hole), k, out))
+        best = sorted(best, key=lambda e: e[:2])[:count]  # keep only what is returned: fills are whole images
+    return [out for _, _, out in best]
 
 
 class PatchMatchEngine:

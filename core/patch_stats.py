@@ -1,0 +1,116 @@
+"""Patch statistics: how far a fill's texture is from a reference texture, compared as distributions of patches.
+
+The pieces are those of the patch sliced Wasserstein distance (Karras et al., "Progressive growing of GANs",
+ICLR 2018, section 5): a Laplacian pyramid, the 7x7 neighbourhoods around chosen pixels of each level, and the
+sliced Wasserstein distance between two sets of them. ``bench.metrics.patch_swd`` compares a result's hole with
+the truth's; ``texture_mismatch`` here needs no truth: it compares the hole with the known ring around it, so an
+engine can rank its own candidate fills (a fill whose patches look like its surroundings' scores low).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PATCH = 7
+LEVELS = 3
+PROJECTIONS = 256
+QUANTILES = 128
+SEED = 1234  # fixed projections: the same inputs always give the same figure
+
+
+def as_hwc(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float32)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def _down(img: np.ndarray) -> np.ndarray:
+    out = cv2.pyrDown(img)
+    return out.reshape(out.shape[0], out.shape[1], img.shape[2])
+
+
+def _up(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    out = cv2.pyrUp(img, dstsize=(shape[1], shape[0]))
+    return out.reshape(shape[0], shape[1], img.shape[2])
+
+
+def laplacian_levels(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
+    """[band 1/1, band 1/2, ..., Gaussian 1/2^(levels-1)] of an H x W x C float image."""
+    gauss = [as_hwc(img)]
+    for _ in range(levels - 1):
+        gauss.append(_down(gauss[-1]))
+    bands = [gauss[i] - _up(gauss[i + 1], gauss[i].shape[:2]) for i in range(levels - 1)]
+    return bands + [gauss[-1]]
+
+
+def mask_levels(mask: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
+    """A mask at each pyramid level: a pixel belongs when any of the pixels it covers does."""
+    out = [mask.astype(bool)]
+    for _ in range(levels - 1):
+        m = out[-1]
+        h, w = (m.shape[0] + 1) // 2, (m.shape[1] + 1) // 2
+        padded = np.zeros((2 * h, 2 * w), bool)
+        padded[:m.shape[0], :m.shape[1]] = m
+        out.append(padded.reshape(h, 2, w, 2).any(axis=(1, 3)))
+    return out
+
+
+def patches_at(img: np.ndarray, centres: tuple[np.ndarray, np.ndarray], size: int = PATCH) -> np.ndarray:
+    """(N, size*size*C) neighbourhoods centred on ``centres`` (reflect padding at the border)."""
+    r = size // 2
+    padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="reflect")
+    ys, xs = centres
+    dy, dx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    return padded[ys[:, None] + dy.ravel()[None], xs[:, None] + dx.ravel()[None]].reshape(len(ys), -1)
+
+
+def normalised_pair(a: np.ndarray, ref: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both patch sets with each image channel scaled by ``ref``'s mean and std, so no channel dominates."""
+    rv = ref.reshape(len(ref), -1, channels)
+    mean, std = rv.mean(axis=(0, 1)), np.maximum(rv.std(axis=(0, 1)), 1e-6)
+    a = ((a.reshape(len(a), -1, channels) - mean) / std).reshape(len(a), -1)
+    return a, ((rv - mean) / std).reshape(len(ref), -1)
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, projections: int = PROJECTIONS,
+                       quantiles: int = QUANTILES) -> float:
+    """Mean absolute difference of the two sets' quantiles along random unit directions."""
+    dirs = rng.standard_normal((a.shape[1], projections)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    qs = (np.arange(quantiles) + 0.5) / quantiles
+    pa = np.quantile(a @ dirs, qs, axis=0)
+    pb = np.quantile(b @ dirs, qs, axis=0)
+    return float(np.mean(np.abs(pa - pb)))
+
+
+def ring_around(mask: np.ndarray, width: int) -> np.ndarray:
+    """The known pixels within ``width`` px of the hole."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2)
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool) & ~mask
+
+
+def texture_mismatch(image: np.ndarray, mask: np.ndarray, ring: int = 24, max_patches: int = 4096,
+                     projections: int = 64) -> float:
+    """How unlike its surroundings a filled hole looks: the patch sliced Wasserstein distance between the hole's
+    patches and those of the known ring ``ring`` px wide around it, on the same pyramid as bench.metrics.patch_swd
+    (0 = the same patch statistics). Needs no truth, so an engine can rank candidate fills of the same hole: over
+    PatchMatch fills with different seeds it ranks like the distance to the truth (docs/engines/internal.md).
+    At most ``max_patches`` patches per set and level, drawn at random with a fixed seed, keep it well under a
+    second for any hole."""
+    rng = np.random.default_rng(SEED)
+    mask = mask.astype(bool)
+    around = ring_around(mask, ring)
+    scores = []
+    for level, hole, known in zip(laplacian_levels(image), mask_levels(mask), mask_levels(around)):
+        known = known & ~hole
+        sets = []
+        for m in (hole, known):
+            ys, xs = np.nonzero(m)
+            if len(ys) > max_patches:
+                pick = rng.choice(len(ys), max_patches, replace=False)
+                ys, xs = ys[pick], xs[pick]
+            sets.append((ys, xs))
+        if len(sets[0][0]) == 0 or len(sets[1][0]) == 0:
+            continue
+        filled, context = normalised_pair(patches_at(level, sets[0]), patches_at(level, sets[1]), level.shape[2])
+        scores.append(sliced_wasserstein(filled, context, rng, projections))
+    return float(np.mean(scores)) if scores else 0.0
