@@ -1,6 +1,7 @@
 """`inpaint` and `engines`: fill the white part of a mask in one image, and list the registered engines.
 
-    python main.py inpaint IMAGE --mask MASK --out OUT [--engine NAME] [--preset P] [--seed N] [...]
+    python main.py inpaint IMAGE --mask MASK --out OUT [--engine NAME] [--preset P] [--seed N]
+                           [--source AREA] [--reference IMG ...] [--own-share F] [...]
     python main.py engines
 
 Everything a user could get wrong (an unknown engine or a device this machine lacks, an unreadable image, a
@@ -10,6 +11,9 @@ not take) is checked before any work, so a bad call exits 2 with one ``error:`` 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+
+import numpy as np
 
 from core.cli_common import EXIT_OK, EngineSettings, add_engine_args, check_engine_settings, run_engine
 from core.errors import UserError
@@ -19,10 +23,58 @@ def add_inpaint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("image")
     p.add_argument("--mask", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--source", default=None, metavar="AREA",
+                   help="sampling area: a mask whose white part is the only place the fill may copy or learn from "
+                        "(engines that take one: see `engines`)")
+    p.add_argument("--reference", action="append", default=[], metavar="IMG",
+                   help="another image of the same material to learn from (repeatable; same channel count, any "
+                        "size; engines that take them: see `engines`)")
+    p.add_argument("--own-share", type=float, default=None, metavar="F",
+                   help="with --reference: the open image's share of what the model learns from (0-1, default 0.5)")
     add_engine_args(p)
 
 
-def inpaint(image: str, mask: str, out: str, settings: EngineSettings, quiet: bool = False) -> int:
+@dataclass(frozen=True)
+class Teaching:
+    """What a learning engine is pointed at: a sampling area and reference images (files)."""
+
+    source: str | None = None
+    references: tuple[str, ...] = ()
+    own_share: float | None = None
+
+
+def teaching_options(teaching: Teaching, image, hole: np.ndarray, caps, engine: str) -> dict:
+    """``teaching`` loaded and checked against the image and the engine: the engine options it stands for."""
+    from core.io import load_image, mask_from_pixels, to_float
+    from core.masks import checked_source
+
+    options: dict = {}
+    if teaching.source is not None:
+        if not caps.supports_source:
+            raise UserError(f"engine '{engine}' takes no sampling area (--source)")
+        area = mask_from_pixels(load_image(teaching.source).pixels, (image.height, image.width),
+                                source=f"the source area {teaching.source}")
+        options["source"] = checked_source(area, hole)
+    if teaching.references or teaching.own_share is not None:
+        if not caps.supports_references:
+            raise UserError(f"engine '{engine}' learns from no reference images (--reference)")
+        refs = []
+        for path in teaching.references:
+            ref = load_image(path)
+            if ref.channels != image.channels:
+                raise UserError(f"{path} has {ref.channels} channels but {image.path} has {image.channels}; "
+                                "references must be of the same kind (gray, RGB or RGBA)")
+            refs.append(to_float(ref))
+        options["references"] = refs
+        if teaching.own_share is not None:
+            if not 0.0 <= teaching.own_share <= 1.0:
+                raise UserError(f"--own-share must be between 0 and 1 (got {teaching.own_share})")
+            options["own_share"] = teaching.own_share
+    return options
+
+
+def inpaint(image: str, mask: str, out: str, settings: EngineSettings, quiet: bool = False,
+            teaching: Teaching = Teaching()) -> int:
     """Fill ``mask``'s white part of ``image`` and write ``out`` (same size, channels and bit depth)."""
     from core import runtime
     from core.engines.registry import default_registry
@@ -38,13 +90,15 @@ def inpaint(image: str, mask: str, out: str, settings: EngineSettings, quiet: bo
     if caps.max_channels is not None and img.channels > caps.max_channels:
         raise UserError(f"engine '{settings.engine}' takes at most {caps.max_channels} channels; "
                         f"{image} has {img.channels}")
-    result = run_engine(to_float(img), hole, settings, quiet)
+    options = teaching_options(teaching, img, hole, caps, settings.engine)
+    result = run_engine(to_float(img), hole, settings, quiet, options=options)
     print(save_image(out, merge_result(img, result.image, hole)))
     return EXIT_OK
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
-    return inpaint(args.image, args.mask, args.out, EngineSettings.from_args(args), args.quiet)
+    teaching = Teaching(args.source, tuple(args.reference), args.own_share)
+    return inpaint(args.image, args.mask, args.out, EngineSettings.from_args(args), args.quiet, teaching)
 
 
 def engines() -> int:
@@ -72,6 +126,10 @@ def engines() -> int:
             flags.append("seam harmonisation")
         if c.recipes:
             flags.append("recipes " + "/".join(c.recipes))
+        if c.supports_source:
+            flags.append("sampling area")
+        if c.supports_references:
+            flags.append("reference images")
         flags.append("channels " + ("any" if c.max_channels is None else f"<= {c.max_channels}"))
         flags.append("devices " + "/".join(c.devices))
         print(f"{entry.name:10s} {c.title}\n{'':10s} {'; '.join(flags)}")

@@ -95,6 +95,11 @@ class Capabilities:
     # option "recipe": where sampling starts (e.g. "patch": from a content-aware fill, "noise": from pure noise);
     # without the option the engine picks by the hole
     recipes: tuple[str, ...] = ()
+    # option "source": a bool H x W sampling area, the only pixels the fill may copy or learn from
+    supports_source: bool = False
+    # option "references": more images (H x W x C, the image's channel count) to learn from; "own_share": the
+    # open image's share of what is learnt
+    supports_references: bool = False
     devices: tuple[str, ...] = ("cpu",)
 
 

@@ -490,6 +490,8 @@ def register(registry) -> None:
         supports_steps=True,
         harmonizes_seams=True,
         recipes=RECIPES,
+        supports_source=True,
+        supports_references=True,
         devices=devices,
     )
     registry.register("internal", caps, lambda: InternalEngine(caps))

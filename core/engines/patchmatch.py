@@ -262,6 +262,7 @@ def register(registry) -> None:
         instant=True,
         supports_seed=True,
         supports_variants=True,
+        supports_source=True,
         devices=("cpu",),
     )
     registry.register("patchmatch", caps, lambda: PatchMatchEngine(caps))
