@@ -98,6 +98,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Fill a rectangle (Alt: subtract)", checkable=True, arg=Tool.RECT, group="tools"),
     ActionSpec("tool_lasso", "&Lasso", "canvas.set_tool", ("L",), "mdi6.lasso",
                "Fill a free-hand shape (Alt: subtract)", checkable=True, arg=Tool.LASSO, group="tools"),
+    # the sampling area: a second mask layer, painted with the same tools while "source_layer" is on
+    ActionSpec("source_layer", "Paint &Source Area", "set_source_layer", ("S",), "mdi6.stamper",
+               "Paint where the fill may take its material from (the tools paint the teal sampling area "
+               "instead of the mask; empty = anywhere)", checkable=True, enabled=_doc),
+    ActionSpec("clear_source", "Clear Source Area", "clear_source", ("Shift+Delete",), "mdi6.eraser-variant",
+               "Clear the sampling area: the fill may take its material from anywhere again",
+               enabled=_idle_doc),
+    ActionSpec("show_source", "Show Source Area", "set_source_visible", ("Shift+H",), "mdi6.eye-outline",
+               "Show or hide the sampling area's overlay", checkable=True, checked=True),
+    ActionSpec("import_source", "Import Source Area…", "import_source", (), "mdi6.tray-arrow-down",
+               "Load a sampling area from an image file (white = the fill may take material from here)",
+               enabled=_idle_doc),
+    ActionSpec("export_source", "Export Source Area…", "export_source", (), "mdi6.tray-arrow-up",
+               "Save the sampling area as an image (white = source)", enabled=_doc),
     ActionSpec("bigger", "Bigger Brush\t]", "canvas.bigger_brush"),
     ActionSpec("smaller", "Smaller Brush\t[", "canvas.smaller_brush"),
     # view
@@ -125,13 +139,14 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "export_mask", SEPARATOR, "quit")),
     ("&Edit", ("undo", "redo")),
     ("&Mask", (*TOOLS, SEPARATOR, "smaller", "bigger", SEPARATOR, "clear", "invert", "show_mask", SEPARATOR,
-               "import_mask", "export_mask")),
+               "import_mask", "export_mask", SEPARATOR, "source_layer", "clear_source", "show_source",
+               "import_source", "export_source")),
     ("&View", ("fit", "actual_size", "zoom_in", "zoom_out", SEPARATOR, "split", THEME)),
     ("&Run", ("inpaint", "stop", SEPARATOR, "train")),
 )
 MAIN_TOOLBAR = ("open", "open_material", "save", SEPARATOR, "undo", "redo", SEPARATOR, "import_mask",
                 "export_mask", "clear", "invert", "show_mask", SEPARATOR, "fit", "actual_size", "split")
-TOOLS_TOOLBAR = TOOLS
+TOOLS_TOOLBAR = (*TOOLS, SEPARATOR, "source_layer")
 
 
 def _call(handler: Callable, spec: ActionSpec) -> Callable[[bool], None]:

@@ -1,8 +1,11 @@
-"""The canvas: the image, the mask overlay, the live preview, the compare view and the mask tools.
+"""The canvas: the image, the mask layers' overlays, the live preview, the compare view and the mask tools.
 
 View transform: a widget point ``w`` shows the image point ``(w - offset) / scale``. The wheel zooms
 around the cursor; Space+drag or the middle button pans. The mask tools (brush, eraser, rectangle, lasso)
-are the canvas's other half, ``MaskTools`` in app/mask_tools.py: one drag with them is one undo step.
+are the canvas's other half, ``MaskTools`` in app/mask_tools.py: one drag with them is one undo step, on
+the hole mask or, with the Source layer on, on the sampling area. Each layer has its overlay
+(app/overlays.py): the hole in pink, the sampling area in teal beneath it. The compare views (hold Tab,
+the split line) are ``CompareView`` in app/compare.py.
 """
 from __future__ import annotations
 
@@ -10,14 +13,16 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 from app import theme
 from app.document import Document
-from app.history import Rect
-from app.imaging import RgbaBuffer, has_alpha, mask_overlay, rgba_premultiplied, to_display8
+from app.history import MASK, SOURCE, Rect
+from app.imaging import RgbaBuffer, has_alpha, rgba_premultiplied, to_display8
+from app.compare import CompareView
 from app.mask_tools import MaskTools, Tool
+from app.overlays import LayerOverlay
 
 MIN_SCALE, MAX_SCALE = 0.02, 64.0
 
@@ -32,11 +37,12 @@ def _checker() -> QPixmap:
     return pm
 
 
-class Canvas(MaskTools, QWidget):
+class Canvas(MaskTools, CompareView, QWidget):
     cursor_moved = Signal(object)  # (x, y) in image pixels, or None when outside
     zoom_changed = Signal(float)
     brush_changed = Signal(int, int)  # diameter (image pixels), hardness (0..100)
     tool_changed = Signal(str)
+    layer_changed = Signal(str)  # the mask layer the tools paint: MASK or SOURCE
     mask_edited = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -47,18 +53,16 @@ class Canvas(MaskTools, QWidget):
         self.setMinimumSize(320, 240)
         self.doc: Document | None = None
         self._init_tools()
-        self.mask_visible = True
-        self.mask_opacity = 0.55
+        self._init_compare()
+        # drawn in this order: the sampling area beneath the hole
+        self.overlays = {SOURCE: LayerOverlay(SOURCE, theme.SOURCE_COLOR, 0.45),
+                         MASK: LayerOverlay(MASK, theme.MASK_COLOR, 0.55)}
         self._scale = 1.0
         self._offset = QPointF(0, 0)
         self._fit_mode = True
         self._image: RgbaBuffer | None = None
-        self._overlay: RgbaBuffer | None = None
-        self._original: RgbaBuffer | None = None
         self._alpha = False
         self._preview: tuple[QImage, int, int] | None = None
-        self._show_original = False
-        self._split: float | None = None  # fraction of the image width shown as the original, or None
         self._hover: QPointF | None = None
         self._space = False
         self._drag: str | None = None  # "pan" | "paint" | "rect" | "lasso" | "split"
@@ -71,22 +75,24 @@ class Canvas(MaskTools, QWidget):
         if self.doc is not None:
             self.doc.image_changed.disconnect(self._on_image_changed)
             self.doc.mask_changed.disconnect(self._on_mask_changed)
+            self.doc.source_changed.disconnect(self._on_source_changed)
         self.doc = doc
         self._preview = None
         self._original = None
         self._show_original = False
+        for overlay in self.overlays.values():
+            overlay.reset(None if doc is None else doc.layer(overlay.layer))
         if doc is None:
-            self._image = self._overlay = None
+            self._image = None
             self.update()
             return
         h, w = doc.shape
         self._alpha = has_alpha(doc.image.channels)
         self._image = RgbaBuffer(w, h)
-        self._overlay = RgbaBuffer(w, h)
         self._on_image_changed(None)
-        self._on_mask_changed(None)
         doc.image_changed.connect(self._on_image_changed)
         doc.mask_changed.connect(self._on_mask_changed)
+        doc.source_changed.connect(self._on_source_changed)
         if keep_view and not self._fit_mode:
             self.update()
         else:
@@ -104,11 +110,15 @@ class Canvas(MaskTools, QWidget):
         self._update_image_rect(rect)
 
     def _on_mask_changed(self, rect: Rect | None) -> None:
-        if self.doc is None or self._overlay is None:
-            return
-        ys, xs = (slice(None), slice(None)) if rect is None else (slice(rect[0], rect[2]), slice(rect[1], rect[3]))
-        mask_overlay(self.doc.mask[ys, xs], theme.MASK_COLOR, self.mask_opacity, self._overlay.array[ys, xs])
-        self._update_image_rect(rect)
+        self._refresh_layer(MASK, rect)
+
+    def _on_source_changed(self, rect: Rect | None) -> None:
+        self._refresh_layer(SOURCE, rect)
+
+    def _refresh_layer(self, layer: str, rect: Rect | None) -> None:
+        if self.doc is not None:
+            self.overlays[layer].refresh(self.doc.layer(layer), rect)
+            self._update_image_rect(rect)
 
     def _update_image_rect(self, rect: Rect | None) -> None:
         if rect is None:
@@ -117,16 +127,6 @@ class Canvas(MaskTools, QWidget):
         y0, x0, y1, x1 = rect
         r = self.image_to_widget_rect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.update(r.toAlignedRect().adjusted(-2, -2, 2, 2))
-
-    def original_image(self) -> QImage | None:
-        """The image as it was opened, for the compare views (built the first time it is asked for)."""
-        if self.doc is None:
-            return None
-        if self._original is None:
-            h, w = self.doc.shape
-            self._original = RgbaBuffer(w, h)
-            self._display(self.doc.original, self._original.array)
-        return self._original.qimage
 
     # -- live preview ---------------------------------------------------------------------------------------
     def set_preview(self, rgba: np.ndarray | None, x0: int = 0, y0: int = 0) -> None:
@@ -144,22 +144,6 @@ class Canvas(MaskTools, QWidget):
 
     def has_preview(self) -> bool:
         return self._preview is not None
-
-    # -- compare ----------------------------------------------------------------------------------------------
-    def set_show_original(self, on: bool) -> None:
-        if on != self._show_original:
-            self._show_original = on
-            self.update()
-
-    def showing_original(self) -> bool:
-        return self._show_original
-
-    def set_split(self, fraction: float | None) -> None:
-        self._split = None if fraction is None else float(min(1.0, max(0.0, fraction)))
-        self.update()
-
-    def split(self) -> float | None:
-        return self._split
 
     # -- view transform ---------------------------------------------------------------------------------------
     def scale(self) -> float:
@@ -224,9 +208,21 @@ class Canvas(MaskTools, QWidget):
             self.fit()
         super().resizeEvent(event)
 
-    # -- mask overlay and cursor -------------------------------------------------------------------------------
+    # -- overlays and cursor ---------------------------------------------------------------------------------
+    @property
+    def mask_visible(self) -> bool:
+        return self.overlays[MASK].visible
+
     def set_mask_visible(self, on: bool) -> None:
-        self.mask_visible = on
+        self.overlays[MASK].visible = on
+        self.update()
+
+    @property
+    def source_visible(self) -> bool:
+        return self.overlays[SOURCE].visible
+
+    def set_source_visible(self, on: bool) -> None:
+        self.overlays[SOURCE].visible = on
         self.update()
 
     def _update_cursor(self) -> None:
@@ -265,8 +261,8 @@ class Canvas(MaskTools, QWidget):
             if self._split is not None:
                 sw = self._split * w
                 p.drawImage(QRectF(0, 0, sw, h), self.original_image(), QRectF(0, 0, sw, h))
-            if self.mask_visible:
-                p.drawImage(target, self._overlay.qimage)
+            for overlay in self.overlays.values():
+                overlay.draw(p, target)
             if self._preview is not None:
                 img, x0, y0 = self._preview
                 p.drawImage(QPointF(x0, y0), img)
@@ -276,50 +272,18 @@ class Canvas(MaskTools, QWidget):
             self._paint_split(p, img_rect)
         if self._show_original:
             self._paint_badge(p, "Original (release Tab to return)")
+        elif self.layer == SOURCE:
+            self._paint_badge(p, "Painting the sampling area (S: back to the mask)")
         if self._drag in ("rect", "lasso") and self._shape_pts:
             self._paint_shape(p)
         if (self._hover is not None and self.editable and not self._space and self._drag != "pan"
                 and self.tool in (Tool.BRUSH, Tool.ERASER)):
             self._paint_brush_cursor(p, self._hover)
 
-    def _paint_split(self, p: QPainter, img_rect: QRectF) -> None:
-        x = img_rect.left() + self._split * img_rect.width()
-        p.setPen(QPen(QColor(255, 255, 255, 230), 2))
-        p.drawLine(QPointF(x, img_rect.top()), QPointF(x, img_rect.bottom()))
-        cy = min(max(img_rect.center().y(), 20), self.height() - 20)
-        p.setBrush(theme.ACCENT)
-        p.setPen(QPen(QColor("white"), 2))
-        p.drawEllipse(QPointF(x, cy), 11, 11)
-        p.setPen(QPen(QColor("white"), 2))
-        for d in (-1, 1):
-            p.drawLine(QPointF(x + d * 3, cy - 4), QPointF(x + d * 7, cy))
-            p.drawLine(QPointF(x + d * 7, cy), QPointF(x + d * 3, cy + 4))
-        self._paint_label(p, QPointF(max(x - 8, 70), img_rect.top() + 8), "Original", right=True)
-        self._paint_label(p, QPointF(min(x + 8, self.width() - 70), img_rect.top() + 8), "Result", right=False)
-
-    def _paint_label(self, p: QPainter, at: QPointF, text: str, right: bool) -> None:
-        fm = p.fontMetrics()
-        tw = fm.horizontalAdvance(text) + 12
-        r = QRectF(at.x() - tw if right else at.x(), at.y(), tw, fm.height() + 6)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 150))
-        p.drawRoundedRect(r, 4, 4)
-        p.setPen(QColor("white"))
-        p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
-
-    def _paint_badge(self, p: QPainter, text: str) -> None:
-        self._paint_label(p, QPointF(12, 12), text, right=False)
-
     # -- mouse ----------------------------------------------------------------------------------------------
     def _img_xy(self, pos: QPointF) -> tuple[float, float]:
         q = self.widget_to_image(pos)
         return q.x(), q.y()
-
-    def _near_split(self, pos: QPointF) -> bool:
-        if self._split is None or self.doc is None:
-            return False
-        x = self.image_to_widget(QPointF(self._split * self.doc.shape[1], 0)).x()
-        return abs(pos.x() - x) <= 10
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)

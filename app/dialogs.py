@@ -49,3 +49,9 @@ def save_image_path(parent: QWidget | None, suggested: str, title: str = "Save i
 def open_folder_path(parent: QWidget | None, folder: str, title: str) -> str | None:
     path = QFileDialog.getExistingDirectory(parent, title, folder)
     return path or None
+
+
+def open_image_paths(parent: QWidget | None, folder: str, title: str) -> list[str]:
+    """Several image files at once (an empty list when cancelled)."""
+    paths, _ = QFileDialog.getOpenFileNames(parent, title, folder, _filter(READ_EXTENSIONS, "Images"))
+    return list(paths)

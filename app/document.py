@@ -1,8 +1,10 @@
-"""The open image, its painted mask and their undo history.
+"""The open image, its two painted mask layers and their undo history.
 
-The mask is kept as 8-bit coverage (0..255) so that soft brushes show their edge; the mask the engines
-get -- and the one exported -- is ``coverage > 127``, the same rule as the command line's mask files.
-Every change goes through this class so that undo, the unsaved-changes flag and the canvas stay in step.
+The layers are the hole mask (``mask``: what must be filled) and the sampling area (``source``: where the
+fill may take its material from; empty = anywhere, as before there was one). Both are kept as 8-bit coverage
+(0..255) so that soft brushes show their edge; what the engines get -- and what is exported -- is
+``coverage > 127``, the same rule as the command line's mask files. Every change goes through this class so
+that undo, the unsaved-changes flag and the canvas stay in step.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.history import DEFAULT_BUDGET, History, Patch, Rect, Step, changed_rect
+from app.history import DEFAULT_BUDGET, LAYERS, MASK, SOURCE, History, Patch, Rect, Step, changed_rect
 from core.io import ImageData
 
 _tokens = itertools.count(1)
@@ -21,6 +23,7 @@ _tokens = itertools.count(1)
 class Document(QObject):
     image_changed = Signal(object)  # Rect, or None for the whole image
     mask_changed = Signal(object)  # Rect, or None for the whole mask
+    source_changed = Signal(object)  # Rect, or None for the whole sampling area
     history_changed = Signal()
     dirty_changed = Signal(bool)
 
@@ -33,10 +36,11 @@ class Document(QObject):
         self.mask = np.zeros((h, w), np.uint8)
         if mask is not None:
             self.mask[np.asarray(mask, bool)] = 255
+        self.source = np.zeros((h, w), np.uint8)
         self.history = History(budget_bytes)
         self._token = next(_tokens)
         self._saved_token = self._token
-        self._mask_before: np.ndarray | None = None
+        self._edit: tuple[str, np.ndarray] | None = None  # the layer a drag edits, and its content before
 
     # -- state ------------------------------------------------------------------------------------------
     @property
@@ -52,6 +56,18 @@ class Document(QObject):
 
     def has_mask(self) -> bool:
         return bool((self.mask > 127).any())
+
+    def layer(self, name: str) -> np.ndarray:
+        """The coverage array of mask layer ``name`` (``MASK`` or ``SOURCE``), edited in place by the tools."""
+        if name not in LAYERS:
+            raise ValueError(f"no mask layer {name!r}")
+        return self.source if name == SOURCE else self.mask
+
+    def source_bool(self) -> np.ndarray:
+        return self.source > 127
+
+    def has_source(self) -> bool:
+        return bool((self.source > 127).any())
 
     def is_dirty(self) -> bool:
         """True when the image differs from what was loaded or last saved (mask edits do not count)."""
@@ -71,37 +87,42 @@ class Document(QObject):
         if was:
             self.dirty_changed.emit(False)
 
-    # -- mask edits -------------------------------------------------------------------------------------
-    def begin_mask_edit(self) -> None:
-        """Call before changing ``self.mask`` in place (a brush drag); ``end_mask_edit`` makes it one step."""
-        self._mask_before = self.mask.copy()
+    # -- mask edits (either layer) ----------------------------------------------------------------------
+    def begin_mask_edit(self, layer: str = MASK) -> None:
+        """Call before changing a layer in place (a brush drag); ``end_mask_edit`` makes it one step."""
+        self._edit = (layer, self.layer(layer).copy())
 
-    def notify_mask(self, rect: Rect | None) -> None:
-        self.mask_changed.emit(rect)
+    def notify_mask(self, rect: Rect | None, layer: str = MASK) -> None:
+        self._layer_signal(layer).emit(rect)
 
     def end_mask_edit(self, label: str) -> bool:
-        before, self._mask_before = self._mask_before, None
-        if before is None:
+        edit, self._edit = self._edit, None
+        if edit is None:
             return False
-        rect = changed_rect(before, self.mask)
+        layer, before = edit
+        after = self.layer(layer)
+        rect = changed_rect(before, after)
         if rect is None:
             return False
         ys, xs = slice(rect[0], rect[2]), slice(rect[1], rect[3])
-        self._push(Step(label, mask=Patch.capture(rect, before[ys, xs], self.mask[ys, xs]),
+        self._push(Step(label, mask=Patch.capture(rect, before[ys, xs], after[ys, xs]), layer=layer,
                         image_token_before=self._token, image_token_after=self._token))
         return True
 
-    def set_mask(self, new_mask: np.ndarray, label: str) -> bool:
-        """Replace the whole mask (import, clear, invert, a rectangle...) as one undo step."""
+    def set_mask(self, new_mask: np.ndarray, label: str, layer: str = MASK) -> bool:
+        """Replace a whole layer (import, clear, invert, a rectangle...) as one undo step."""
         new = np.asarray(new_mask)
         if new.dtype == bool:
             new = new.astype(np.uint8) * 255
-        self.begin_mask_edit()
-        self.mask[...] = new
+        self.begin_mask_edit(layer)
+        self.layer(layer)[...] = new
         changed = self.end_mask_edit(label)
         if changed:
-            self.mask_changed.emit(None)
+            self._layer_signal(layer).emit(None)
         return changed
+
+    def _layer_signal(self, layer: str):
+        return self.source_changed if layer == SOURCE else self.mask_changed
 
     # -- image edits ------------------------------------------------------------------------------------
     def apply_pixels(self, rect: Rect, pixels: np.ndarray, label: str, clear_mask: bool = True,
@@ -152,8 +173,8 @@ class Document(QObject):
             self._set_token(step.image_token_before if which == "old" else step.image_token_after)
             self.image_changed.emit(step.image.rect)
         if step.mask is not None:
-            step.mask.write(self.mask, which)
-            self.mask_changed.emit(step.mask.rect)
+            step.mask.write(self.layer(step.layer), which)
+            self._layer_signal(step.layer).emit(step.mask.rect)
 
     def undo(self) -> bool:
         step = self.history.undo()

@@ -1,8 +1,9 @@
 """The engine settings, built only from the registry's declared capabilities.
 
 Each engine gets the rows its ``Capabilities`` call for (preset, sampler, steps, seed, variants,
-device, training steps); nothing here knows any engine by name. Choices are remembered per engine in
-QSettings.
+device, training steps, reference images); nothing here knows any engine by name. Choices are remembered
+per engine in QSettings; the reference images (app/references.py) for the session. A note says whether the
+engine takes the document's sampling area (``supports_source``) when one is painted.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpi
 from superqt import QCollapsible
 
 from app import theme
+from app.references import ReferenceList
 from core.engines.base import Capabilities
 from core.engines.registry import Registry
 
@@ -31,6 +33,7 @@ class EnginePanel(QWidget):
         self.settings = settings
         self._channels: int | None = None
         self._fields: dict[str, QWidget] = {}
+        self._source_painted = False
 
         self.engine_combo = QComboBox()
         self.engine_combo.setToolTip("Which method fills the hole")
@@ -43,6 +46,9 @@ class EnginePanel(QWidget):
         self.description.setProperty("role", "muted")
         self.badges = QLabel()
         self.badges.setProperty("role", "muted")
+        self.source_note = QLabel()
+        self.source_note.setWordWrap(True)
+        self.source_note.setProperty("role", "muted")
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -53,13 +59,19 @@ class EnginePanel(QWidget):
         adv = QWidget()
         adv.setLayout(self.advanced_form)
         self.advanced.addWidget(adv)
+        self.references = ReferenceList(lambda: str(settings.value("files/last_folder", str(Path.home()))))
+        self.references_box = QCollapsible("Reference images", expandedIcon="▾", collapsedIcon="▸")
+        self.references_box.addWidget(self.references)
+        self.references.changed.connect(self._on_references_changed)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.engine_combo)
         lay.addWidget(self.description)
         lay.addWidget(self.badges)
+        lay.addWidget(self.source_note)
         lay.addLayout(self.form)
+        lay.addWidget(self.references_box)
         lay.addWidget(self.advanced)
 
         saved = str(settings.value("engine/name", ""))
@@ -108,6 +120,8 @@ class EnginePanel(QWidget):
             options["seam"] = self._fields["seam"].currentData()
         if "recipe" in self._fields and self._fields["recipe"].currentData():
             options["recipe"] = self._fields["recipe"].currentData()
+        if caps.supports_references:
+            options.update(self.references.options(self._channels))
         if options:
             kw["options"] = options
         return kw
@@ -140,6 +154,15 @@ class EnginePanel(QWidget):
         self._channels = channels
         self._update_badges()
 
+    def set_source_painted(self, painted: bool) -> None:
+        """Whether the document has a sampling area (the note says if the engine takes it)."""
+        self._source_painted = painted
+        self._update_source_note()
+
+    def set_references_blocked(self, reason: str | None) -> None:
+        """Why reference images do not apply to the open document (a map set), or None."""
+        self.references.set_blocked(reason)
+
     def unsupported_reason(self) -> str | None:
         """Why the current engine cannot run on the open image, or None."""
         caps = self.capabilities()
@@ -151,6 +174,7 @@ class EnginePanel(QWidget):
         self.engine_combo.setEnabled(not busy)
         for w in self._fields.values():
             w.setEnabled(not busy)
+        self.references.set_busy(busy)
 
     # -- building ---------------------------------------------------------------------------------------------
     def _key(self, field: str) -> str:
@@ -172,6 +196,8 @@ class EnginePanel(QWidget):
         self._fields = {}
         self.description.setText(caps.description)
         self._update_badges()
+        self._update_source_note()
+        self.references_box.setVisible(caps.supports_references)
 
         if caps.presets:
             combo = QComboBox()
@@ -272,6 +298,21 @@ class EnginePanel(QWidget):
             text = f"<span style='color:#e5534b'>{reason}</span>"
         self.badges.setText(text)
         self.badges.setVisible(bool(text))
+
+    def _update_source_note(self) -> None:
+        if not self._source_painted:
+            text = ""
+        elif self.capabilities().supports_source:
+            text = "Takes its material only from the sampling area (teal)."
+        else:
+            text = "<span style='color:#d9a23a'>This engine ignores the sampling area.</span>"
+        self.source_note.setText(text)
+        self.source_note.setVisible(bool(text))
+
+    def _on_references_changed(self) -> None:
+        n = self.references.count()
+        self.references_box.setText(f"Reference images ({n})" if n else "Reference images")
+        self.changed.emit()
 
     def _add(self, name: str, label: str, widget: QWidget, button: QWidget | None = None) -> None:
         """A form row for setting ``name``; ``button`` (a dice, a file picker) sits to the widget's right."""

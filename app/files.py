@@ -1,5 +1,5 @@
-"""Files: opening images and material folders, saving, the mask's import and export, the recent-files
-menu, the unsaved-changes prompt and drag and drop.
+"""Files: opening images and material folders, saving, the import and export of the mask layers (the
+hole mask and the sampling area), the recent-files menu, the unsaved-changes prompt and drag and drop.
 
 Which mode a source opens in is decided here, from the source alone: a folder (or several dropped files)
 is a material's map set, anything else one image. Everything else that differs between the two -- how to
@@ -15,14 +15,26 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMenu
 
 from app import dialogs
+from app.history import MASK, SOURCE
 from app.modes import DocumentMode
 from core.errors import UserError
-from core.io import READ_EXTENSIONS, load_mask, mask_to_image, save_image
+from core.io import READ_EXTENSIONS, load_image, mask_from_pixels, mask_to_image, save_image
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 MAX_RECENT = 10
+LAYER_NAMES = {MASK: "mask", SOURCE: "source area"}  # in messages, undo labels and suggested file names
+
+
+def read_layer(path: str | Path, shape: tuple[int, int], layer: str = MASK):
+    """A mask layer from any image file of the image's size (white = in the layer), as bool H x W;
+    a UserError naming the layer when the file cannot be read or has another size."""
+    img = load_image(path)
+    if (img.height, img.width) != tuple(shape):
+        raise UserError(f"{path} is {img.width}x{img.height} but the image is {shape[1]}x{shape[0]}; "
+                        f"the {LAYER_NAMES[layer]} must have the same size")
+    return mask_from_pixels(img.pixels)
 
 
 class FileActions:
@@ -117,43 +129,48 @@ class FileActions:
             self.remember(remembered)
         return True
 
-    # -- the mask -------------------------------------------------------------------------------------------
-    def import_mask(self, path: str | Path | None = None) -> bool:
+    # -- the mask layers -------------------------------------------------------------------------------------
+    def import_mask(self, path: str | Path | None = None, layer: str = MASK) -> bool:
+        """Replace a layer by a file's (one undo step); on any error a message, and the layer stays."""
         w = self.window
         if w.doc is None:
             return False
+        what = LAYER_NAMES[layer]
         if path is None:
-            path = dialogs.open_image_path(w, self.last_folder(), "Import mask")
+            path = dialogs.open_image_path(w, self.last_folder(), f"Import {what}")
             if not path:
                 return False
         try:
-            mask = load_mask(path, w.doc.shape)
+            mask = read_layer(path, w.doc.shape, layer)
         except UserError as exc:
-            dialogs.show_error(w, "Cannot import the mask", str(exc))
+            dialogs.show_error(w, f"Cannot import the {what}", str(exc))
             return False
-        w.doc.set_mask(mask, "Import mask")
-        w.statusBar().showMessage(f"Mask imported from {Path(path).name}", 4000)
+        w.doc.set_mask(mask, f"Import {what}", layer)
+        empty = "" if mask.any() else " (it holds no white: the layer is empty)"
+        w.statusBar().showMessage(f"{what.capitalize()} imported from {Path(path).name}{empty}", 4000)
         return True
 
-    def export_mask(self, path: str | Path | None = None) -> bool:
+    def export_mask(self, path: str | Path | None = None, layer: str = MASK) -> bool:
         w = self.window
         if w.doc is None:
             return False
+        what = LAYER_NAMES[layer]
         if path is None:
             stem = w.doc.path.stem if w.doc.path else "image"
             folder = w.doc.path.parent if w.doc.path else Path(self.last_folder())
-            path = dialogs.save_image_path(w, str(folder / f"{stem}_mask.png"), "Export mask")
+            suffix = "source" if layer == SOURCE else "mask"
+            path = dialogs.save_image_path(w, str(folder / f"{stem}_{suffix}.png"), f"Export {what}")
             if not path:
                 return False
         p = Path(path)
         if not p.suffix:
             p = p.with_suffix(".png")
         try:
-            save_image(p, mask_to_image(w.doc.mask_bool()))
+            save_image(p, mask_to_image(w.doc.layer(layer) > 127))
         except UserError as exc:
-            dialogs.show_error(w, "Cannot export the mask", str(exc))
+            dialogs.show_error(w, f"Cannot export the {what}", str(exc))
             return False
-        w.statusBar().showMessage(f"Mask exported to {p}", 4000)
+        w.statusBar().showMessage(f"{what.capitalize()} exported to {p}", 4000)
         return True
 
     # -- drag and drop --------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Undo/redo as small diffs under a memory budget.
 
-A step records, for the mask and/or the image, only the rectangle that changed: its old and new content,
-zlib-compressed (a painted mask compresses to almost nothing). When the steps together exceed the
+A step records, for one mask layer and/or the image, only the rectangle that changed: its old and new
+content, zlib-compressed (a painted mask compresses to almost nothing). The document has two mask layers,
+the hole to fill (``MASK``) and the sampling area the fill may take its material from (``SOURCE``); a step
+says which of them its mask diff belongs to. When the steps together exceed the
 budget, the oldest are forgotten. Nothing here knows about Qt.
 """
 from __future__ import annotations
@@ -14,6 +16,9 @@ import numpy as np
 Rect = tuple[int, int, int, int]  # y0, x0, y1, x1 (half-open)
 
 DEFAULT_BUDGET = 256 * 1024 * 1024
+
+MASK, SOURCE = "mask", "source"  # the document's mask layers
+LAYERS = (MASK, SOURCE)
 
 
 def changed_rect(before: np.ndarray, after: np.ndarray) -> Rect | None:
@@ -66,12 +71,13 @@ class Patch:
 @dataclass
 class Step:
     label: str
-    mask: Patch | None = None
+    mask: Patch | None = None  # the diff of one mask layer: the one ``layer`` names
     image: Patch | None = None
     # Identifies the image content after this step, so the document knows when it is back at its saved state.
     image_token_before: int = 0
     image_token_after: int = 0
     extra: dict = field(default_factory=dict)
+    layer: str = MASK
 
     @property
     def nbytes(self) -> int:

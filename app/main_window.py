@@ -1,8 +1,10 @@
 """The main window: the composition of Reweave's pieces.
 
-    canvas            app.canvas          the image, previews, compare, zoom and pan
-                      app.mask_tools      its mask tools: brush, eraser, rectangle, lasso
-    Inpaint dock      app.inpaint_dock    engine settings, Inpaint/Stop, progress, loss curve, variants
+    canvas            app.canvas          the image, the mask layers' overlays, previews, zoom and pan
+                      app.mask_tools      its mask tools: brush, eraser, rectangle, lasso (on either layer)
+                      app.compare         its compare views: hold Tab, the split line
+    Inpaint dock      app.inpaint_dock    engine settings (reference images: app.references), Inpaint/Stop,
+                                          progress, loss curve, variants
     material view     app.material_view   map tabs and the Material dock (lit preview), material mode only
     modes             app.modes           what differs between one image and a map set (open, show, save, run)
     files             app.files           open, save, mask import/export, recent files, drag and drop
@@ -27,6 +29,7 @@ from app.actions import MAIN_TOOLBAR, TOOLS, TOOLS_TOOLBAR, ActionSet, UiState, 
 from app.canvas import Canvas
 from app.mask_tools import MAX_BRUSH, Tool
 from app.document import Document
+from app.history import MASK, SOURCE
 from app.files import FileActions
 from app.inpaint_dock import InpaintDock
 from app.material_view import MaterialView
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         c.cursor_moved.connect(self._on_cursor)
         tool_actions = {self.action_set.specs[name].arg: self.action(name) for name in TOOLS}
         c.tool_changed.connect(lambda t: tool_actions[Tool(t)].setChecked(True))
+        c.layer_changed.connect(self._on_layer_changed)
         self.size_slider.valueChanged.connect(c.set_brush_size)
         self.hard_slider.valueChanged.connect(c.set_hardness)
         self.material_view.map_shown.connect(self._on_map_shown)
@@ -161,6 +165,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_brush_size(int(s.value("brush/size", 40)))
         self.canvas.set_hardness(int(s.value("brush/hardness", 100)))
         self._on_brush_changed(self.canvas.brush_size, self.canvas.hardness)
+        self.set_source_visible(s.value("view/show_source", True, type=bool))
         self.theme_mode = str(s.value("view/theme", "system"))
         for a in self._theme_actions.actions():
             a.setChecked(a.data() == self.theme_mode)
@@ -198,7 +203,10 @@ class MainWindow(QMainWindow):
         doc.history_changed.connect(self.update_actions)
         doc.dirty_changed.connect(lambda d: self.setWindowModified(d))
         doc.mask_changed.connect(lambda _r: self.update_actions())
+        doc.history_changed.connect(self._on_layers_edited)
         self.panel.set_image_channels(mode.channels(doc))
+        self.panel.set_references_blocked(mode.references_note)
+        self._on_layers_edited()
         mode.enter(doc)
         self.show_title(doc.path.name if doc.path else "Untitled")
         self.info_label.setText(mode.describe(doc))
@@ -231,6 +239,12 @@ class MainWindow(QMainWindow):
     def export_mask(self, path: str | Path | None = None) -> bool:
         return self.files.export_mask(path)
 
+    def import_source(self, path: str | Path | None = None) -> bool:
+        return self.files.import_mask(path, SOURCE)
+
+    def export_source(self, path: str | Path | None = None) -> bool:
+        return self.files.export_mask(path, SOURCE)
+
     def undo(self) -> None:
         if self.doc is not None and not self.is_busy():
             self.doc.undo()
@@ -246,6 +260,21 @@ class MainWindow(QMainWindow):
     def invert_mask(self) -> None:
         if self.doc is not None and not self.is_busy():
             self.doc.set_mask(np.where(self.doc.mask_bool(), 0, 255).astype(np.uint8), "Invert mask")
+
+    def clear_source(self) -> None:
+        if self.doc is not None and not self.is_busy():
+            self.doc.set_mask(np.zeros(self.doc.shape, np.uint8), "Clear source area", SOURCE)
+
+    def set_source_layer(self, on: bool) -> None:
+        """The tools paint the sampling area (on) or the hole mask; its overlay shows while it is painted."""
+        self.canvas.set_layer(SOURCE if on else MASK)
+        if on and not self.canvas.source_visible:
+            self.set_source_visible(True)
+
+    def set_source_visible(self, on: bool) -> None:
+        self.action("show_source").setChecked(on)
+        self.canvas.set_source_visible(on)
+        self.settings.setValue("view/show_source", on)
 
     def set_split(self, on: bool) -> None:
         self.action("split").setChecked(on)
@@ -298,6 +327,16 @@ class MainWindow(QMainWindow):
                                      undo_label=history.undo_label() if can_undo else "",
                                      redo_label=history.redo_label() if can_redo else "", can_run=can_run))
         self.inpaint_dock.set_run_state(busy, can_run, reason)
+
+    def _on_layer_changed(self, layer: str) -> None:
+        on = layer == SOURCE
+        self.action("source_layer").setChecked(on)
+        self.statusBar().showMessage("The tools paint the sampling area: where the fill may take its material "
+                                     "from (S: back to the mask)" if on else "The tools paint the mask", 5000)
+
+    def _on_layers_edited(self) -> None:
+        """After an edit, undo or redo: the panel's note on the sampling area follows whether there is one."""
+        self.panel.set_source_painted(self.doc is not None and self.doc.has_source())
 
     def _on_brush_changed(self, size: int, hardness: int) -> None:
         for slider, v in ((self.size_slider, size), (self.hard_slider, hardness)):

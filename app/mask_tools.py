@@ -1,10 +1,11 @@
-"""The mask tools' half of the canvas: the tool and brush in use, what a drag with them does to the
-document's mask, and what they draw over the image while in use (the shape being dragged, the brush outline).
+"""The mask tools' half of the canvas: the tool and brush in use, the mask layer they paint, what a drag
+with them does to that layer, and what they draw over the image while in use (the shape being dragged, the
+brush outline).
 
 ``Canvas`` (app/canvas.py, the view half: display, zoom and pan, compare, events) inherits ``MaskTools``;
-the methods here use its state (``doc``, ``_drag``, the view transform) and its signals. A drag edits
-``doc.mask`` in place and tells the document when it ends, so one drag is one undo step; the pixels a tool
-covers are computed in app/brush.py.
+the methods here use its state (``doc``, ``_drag``, the view transform) and its signals. A drag edits the
+layer (``doc.mask``, or ``doc.source`` while the Source layer is on) in place and tells the document when it
+ends, so one drag is one undo step; the pixels a tool covers are computed in app/brush.py.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 
 from app import brush, theme
+from app.history import LAYERS, MASK, SOURCE
 
 MIN_BRUSH, MAX_BRUSH = 1, 1000
 
@@ -31,6 +33,7 @@ class MaskTools:
 
     def _init_tools(self) -> None:
         self.tool = Tool.BRUSH
+        self.layer = MASK  # the mask layer the tools paint
         self.brush_size = 40
         self.hardness = 100
         self.editable = True
@@ -45,6 +48,17 @@ class MaskTools:
         self._update_cursor()
         self.tool_changed.emit(self.tool.value)
         self.update()
+
+    def set_layer(self, layer: str) -> None:
+        """Paint the hole mask (``MASK``) or the sampling area (``SOURCE``) with the same tools."""
+        if layer not in LAYERS:
+            raise ValueError(f"no mask layer {layer!r}")
+        if self._drag in ("paint", "rect", "lasso"):
+            self._finish_drag()
+        if layer != self.layer:
+            self.layer = layer
+            self.layer_changed.emit(layer)
+            self.update()
 
     def set_brush_size(self, size: int) -> None:
         size = int(max(MIN_BRUSH, min(MAX_BRUSH, size)))
@@ -78,7 +92,7 @@ class MaskTools:
         xy = self._img_xy(pos)
         if self.tool in (Tool.BRUSH, Tool.ERASER):
             self._drag = "paint"
-            self.doc.begin_mask_edit()
+            self.doc.begin_mask_edit(self.layer)
             self._last_img = xy
             self._stamp(xy, xy)
         else:
@@ -88,10 +102,10 @@ class MaskTools:
             self.update()
 
     def _stamp(self, a: tuple[float, float], b: tuple[float, float]) -> None:
-        rect = brush.stamp_segment(self.doc.mask, a, b, self.brush_size, self.hardness / 100.0,
+        rect = brush.stamp_segment(self.doc.layer(self.layer), a, b, self.brush_size, self.hardness / 100.0,
                                    erase=self.tool == Tool.ERASER)
         if rect is not None:
-            self.doc.notify_mask(rect)
+            self.doc.notify_mask(rect, self.layer)
 
     def _tool_move(self, pos: QPointF) -> None:
         if self._drag == "paint":
@@ -110,19 +124,25 @@ class MaskTools:
 
     def _finish_drag(self) -> None:
         drag, self._drag = self._drag, None
+        source = self.layer == SOURCE
         if drag == "paint":
-            if self.doc.end_mask_edit("Erase mask" if self.tool == Tool.ERASER else "Brush stroke"):
+            if self.tool == Tool.ERASER:
+                label = "Erase source area" if source else "Erase mask"
+            else:
+                label = "Source area stroke" if source else "Brush stroke"
+            if self.doc.end_mask_edit(label):
                 self.mask_edited.emit()
         elif drag in ("rect", "lasso"):
             pts, self._shape_pts = self._shape_pts, []
-            new = self.doc.mask.copy()
+            new = self.doc.layer(self.layer).copy()
             if drag == "rect":
                 rect = brush.fill_rect(new, pts[0], pts[1], erase=self._erase_shape)
             else:
                 rect = brush.fill_polygon(new, pts, erase=self._erase_shape)
             if rect is not None:
-                label = ("Subtract " if self._erase_shape else "") + ("rectangle" if drag == "rect" else "lasso")
-                if self.doc.set_mask(new, label.capitalize()):
+                label = (("Subtract " if self._erase_shape else "") + ("source area " if source else "")
+                         + ("rectangle" if drag == "rect" else "lasso"))
+                if self.doc.set_mask(new, label.capitalize(), self.layer):
                     self.mask_edited.emit()
             self.update()
         self._update_cursor()
@@ -136,7 +156,7 @@ class MaskTools:
         else:
             path.addPolygon(QPolygonF(pts))
             path.closeSubpath()
-        fill = QColor(theme.MASK_COLOR)
+        fill = QColor(theme.SOURCE_COLOR if self.layer == SOURCE else theme.MASK_COLOR)
         fill.setAlpha(60)
         p.setBrush(fill)
         p.setPen(QPen(QColor("white"), 1.5, Qt.PenStyle.DashLine))

@@ -31,6 +31,9 @@ class DocumentMode:
 
     name = "image"
     open_error = "Cannot open"  # the title of the message when a file cannot be opened
+    # Why reference images do not apply to this mode's documents (None: they do). The sampling area applies
+    # to every mode: it is a layer of the document, and the request's options reach the engine as they are.
+    references_note: str | None = None
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
@@ -127,6 +130,8 @@ class MaterialMode(DocumentMode):
 
     name = "material"
     open_error = "Cannot open the material"
+    references_note = ("Reference images are for single images: a map set's maps are repaired together, "
+                       "learning from the set itself.")
 
     def __init__(self, window: MainWindow, view: MaterialView) -> None:
         super().__init__(window)

@@ -101,11 +101,14 @@ class RunSession(QObject):
         self.dock.show_ready()
 
     def build_request(self) -> InpaintRequest:
-        """The request for the current image, mask and panel choices (plus ``overrides``)."""
+        """The request for the current image, mask, sampling area and panel choices (plus ``overrides``).
+        The sampling area goes only to an engine that takes it (the panel's note says when it is ignored)."""
         doc = self.window.doc
         kw = self.dock.panel.request_kwargs()
         extra = dict(self.overrides)
         options = dict(kw.pop("options", {}))
+        if self.dock.panel.capabilities().supports_source and doc.has_source():
+            options["source"] = doc.source_bool()
         options.update(extra.pop("options", {}))
         kw.update(extra)
         return InpaintRequest(image=to_float(doc.image), mask=doc.mask_bool(), options=options, **kw)

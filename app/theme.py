@@ -8,7 +8,8 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 ACCENT = QColor("#3d8ef0")
-MASK_COLOR = QColor(255, 60, 110)
+MASK_COLOR = QColor(255, 60, 110)  # the hole to fill
+SOURCE_COLOR = QColor(20, 215, 185)  # the sampling area the fill takes its material from
 MODES = ("system", "light", "dark")
 
 _DARK = {
