@@ -62,6 +62,8 @@ class EnginePanel(QWidget):
         self.references = ReferenceList(lambda: str(settings.value("files/last_folder", str(Path.home()))))
         self.references_box = QCollapsible("Reference images", expandedIcon="▾", collapsedIcon="▸")
         self.references_box.addWidget(self.references)
+        # no bottom margin: stacked on "Advanced", two collapsed boxes would leave a gap twice as wide
+        self.references_box.layout().setContentsMargins(11, 11, 11, 0)
         self.references.changed.connect(self._on_references_changed)
 
         lay = QVBoxLayout(self)

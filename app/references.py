@@ -61,7 +61,6 @@ class ReferenceList(QWidget):
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.list.setMaximumHeight(3 * (THUMB + 8) + 4)
         self.list.setToolTip("Other images of the same kind of material the model learns from")
         self.add_button = QPushButton("Add…")
         self.add_button.setToolTip("Add reference images (several at once)")
@@ -166,6 +165,9 @@ class ReferenceList(QWidget):
         self.changed.emit()
 
     def _update_buttons(self) -> None:
+        rows = min(len(self._images), 3)  # the list grows to three rows, then scrolls
+        self.list.setFixedHeight(rows * (THUMB + 8) + 2 * self.list.frameWidth())
+        self.list.setVisible(rows > 0)
         free = self._blocked is None
         self.list.setEnabled(free)
         self.add_button.setEnabled(free)
