@@ -26,8 +26,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("inpaint", "fill the white part of MASK in IMAGE", inpaint_cli.add_inpaint_args,
             inpaint_cli.run_inpaint),
     Command("engines", "list engines and their capabilities", None, inpaint_cli.run_engines),
-    Command("inpaint-material", "repair every map of a material folder with one mask", material_cli.add_args,
-            material_cli.run),
+    Command("inpaint-material", "repair every map of material folders (one set or several) with a mask",
+            material_cli.add_args, material_cli.run),
     Command("train-fewshot", "train a few-shot engine's weights on a folder of images", fewshot_cli.add_args,
             fewshot_cli.run),
 )

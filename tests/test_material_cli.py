@@ -126,3 +126,151 @@ def test_cli_bad_input_exits_2_with_one_error_line_and_writes_nothing(tmp_path, 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], err
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no output folder created
+
+
+# ---- several sets in one call -------------------------------------------------------------------------------
+HOLE = np.zeros((32, 32), bool)
+HOLE[6:18, 4:20] = True
+
+
+def _assert_repaired(folder: Path, written: dict) -> None:
+    assert sorted(p.name for p in folder.iterdir()) == sorted(written)
+    for name, px in written.items():
+        got = load_image(folder / name).pixels
+        assert got.dtype == px.dtype and got.shape == px.shape, name
+        assert np.array_equal(got[~HOLE], px[~HOLE]), name
+
+
+def test_several_sets_bad_one_reported_and_skipped_the_others_written(tmp_path, capsys):
+    lib = tmp_path / "library"
+    brick = write_material(lib / "Brick", seed=1)
+    wood = write_material(lib / "Wood", seed=2)
+    write_material(lib / "Broken", seed=3)
+    (lib / "Broken" / "Mat_Roughness.png").write_bytes(b"\x89PNG but not really")
+    mask = _mask(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    rc = main(["inpaint-material", str(lib / "Brick"), str(lib / "Broken"), str(lib / "Wood"), "--mask", str(mask),
+               "--out", str(out), "--engine", "telea"])  # not quiet: the bar and the summary show
+    stdout, err = capsys.readouterr()
+    assert rc == 1  # EXIT_FAIL: some set failed, the others were written
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: Broken: ") and "cannot read" in errors[0], err
+    assert "3/3" in err and "2 of 3 sets written; failed: Broken" in err  # one bar over the sets
+    assert sorted(p.name for p in out.iterdir()) == ["Brick", "Wood"]  # no Broken, no staging leftovers
+    _assert_repaired(out / "Brick", brick)
+    _assert_repaired(out / "Wood", wood)
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{out / 'Brick'}: 5 maps (") and "Mat_NormalGL.png" in lines[0]
+    assert lines[1].startswith(f"{out / 'Wood'}: 5 maps (")
+
+
+def test_several_sets_with_a_mask_in_each_folder(tmp_path, capsys):
+    lib = tmp_path / "library"
+    good = write_material(lib / "Good")
+    _mask(lib / "Good" / "mask.png")  # not a map: not repaired, not written
+    write_material(lib / "NoMask")
+    write_material(lib / "BigMask")
+    _mask(lib / "BigMask" / "mask.png", 40, 40)
+    out = tmp_path / "out"
+    rc = main(["inpaint-material", *(str(lib / n) for n in ("Good", "NoMask", "BigMask")), "--mask-name", "mask.png",
+               "--out", str(out), "--engine", "telea", "-q"])
+    stdout, err = capsys.readouterr()
+    assert rc == 1
+    errors = err.strip().splitlines()
+    assert len(errors) == 2, err
+    assert errors[0].startswith("error: NoMask: ") and "no such file" in errors[0]
+    assert errors[1].startswith("error: BigMask: ") and "same size" in errors[1]
+    assert [p.name for p in out.iterdir()] == ["Good"]
+    _assert_repaired(out / "Good", good)
+    assert stdout.strip().splitlines()[0].startswith(str(out / "Good"))
+
+
+def test_one_mask_for_every_set_fails_only_the_set_of_another_size(tmp_path, capsys):
+    write_material(tmp_path / "Small")
+    write_material(tmp_path / "Large", h=48, w=48)
+    mask = _mask(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    rc = main(["inpaint-material", str(tmp_path / "Small"), str(tmp_path / "Large"), "--mask", str(mask),
+               "--out", str(out), "--engine", "telea", "-q"])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert err.startswith("error: Large: ") and "same size" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["Small"]
+
+
+def test_a_set_that_fails_while_writing_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    import core.material.mapset as mapset_module
+    from core.errors import UserError
+
+    first = write_material(tmp_path / "First", seed=1)
+    write_material(tmp_path / "Second", seed=2)
+    mask = _mask(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    argv = ["inpaint-material", str(tmp_path / "First"), str(tmp_path / "Second"), "--mask", str(mask),
+            "--out", str(out), "--engine", "telea", "-q"]
+    real_save, calls = mapset_module.save_image, []
+
+    def save_failing_on_the_third_map(path, img):
+        calls.append(path)
+        if len(calls) == 3:
+            raise UserError(f"cannot write {path}: No space left on device")
+        return real_save(path, img)
+
+    monkeypatch.setattr(mapset_module, "save_image", save_failing_on_the_third_map)
+    assert main(argv) == 1
+    _, err = capsys.readouterr()
+    assert err.startswith("error: First: cannot write") and "No space left" in err
+    assert [p.name for p in out.iterdir()] == ["Second"]  # two maps of First were written, then taken away
+    # into an existing folder (a second run): a failure leaves the earlier output as it was
+    monkeypatch.setattr(mapset_module, "save_image", real_save)
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in (out / "First").iterdir()}
+    monkeypatch.setattr(mapset_module, "save_image", save_failing_on_the_third_map)
+    calls.clear()
+    assert main(argv) == 1
+    assert {p.name: p.read_bytes() for p in (out / "First").iterdir()} == before  # no leftovers either
+    _assert_repaired(out / "First", first)
+    capsys.readouterr()
+
+
+def _bad_calls(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    write_material(tmp_path / "a" / "Brick")
+    write_material(tmp_path / "b" / "Brick")
+    write_material(tmp_path / "Wood")
+    mask = str(_mask(tmp_path / "mask.png"))
+    sets = [str(tmp_path / "a" / "Brick"), str(tmp_path / "Wood")]
+    out = str(tmp_path / "out")
+    return {
+        "no mask": ([*sets, "--out", out], "give the mask"),
+        "both masks": ([*sets, "--mask", mask, "--mask-name", "mask.png", "--out", out], "not allowed with"),
+        "missing mask": ([*sets, "--mask", str(tmp_path / "nope.png"), "--out", out], "no such file"),
+        "same names": ([*sets, str(tmp_path / "b" / "Brick"), "--mask", mask, "--out", out], "two sets are named"),
+        "unknown engine": ([*sets, "--mask", mask, "--out", out, "--engine", "magic"], "unknown engine"),
+        "out parent missing": ([*sets, "--mask", mask, "--out", str(tmp_path / "x" / "y")], "does not exist"),
+        "out is a file": ([*sets, "--mask", mask, "--out", mask], "not a folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["no mask", "both masks", "missing mask", "same names", "unknown engine",
+                                  "out parent missing", "out is a file"])
+def test_several_sets_bad_call_exits_2_and_writes_nothing(tmp_path, capsys, case):
+    argv, expected = _bad_calls(tmp_path)[case]
+    before = sorted(p for p in tmp_path.rglob("*"))
+    rc = main(["inpaint-material", *argv, "-q"] + ([] if "--engine" in argv else ["--engine", "telea"]))
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], err
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_one_folder_with_its_mask_inside_by_name(tmp_path, capsys):
+    written = write_material(tmp_path / "mat")
+    _mask(tmp_path / "mat" / "scratch.png")
+    rc = main(["inpaint-material", str(tmp_path / "mat"), "--mask-name", "scratch.png", "--out", str(tmp_path / "o"),
+               "--engine", "telea", "-q"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.strip() == str(tmp_path / "o")  # one folder: --out is the output folder, as before
+    _assert_repaired(tmp_path / "o", written)
