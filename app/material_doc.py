@@ -8,6 +8,7 @@ turns its per-map previews into previews of the map on screen.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from app.document import Document
 from app.history import Patch, Rect, Step
 from core.engines.base import Capabilities, InpaintRequest, Preview
+from core.io import ImageData
 from core.material import KIND_TITLES, MapSet, MaterialPreview, inpaint_material
 
 _tokens = itertools.count(10**9)
@@ -37,6 +39,16 @@ class MaterialDocument(Document):
 
     def total_channels(self) -> int:
         return sum(m.image.channels for m in self.mapset.maps)
+
+    def original_mapset(self) -> MapSet:
+        """The maps as they were opened (their pixels are copies; the maps' other fields are shared)."""
+        maps = [replace(m, image=ImageData(px, m.image.path, m.image.float_lo, m.image.float_hi))
+                for m, px in zip(self.mapset.maps, self.originals)]
+        return MapSet(maps, self.mapset.folder)
+
+    def differs_from_original(self) -> bool:
+        """Whether any map's pixels differ from the opened ones (a repair applied and not undone)."""
+        return any(not np.array_equal(m.image.pixels, px) for m, px in zip(self.mapset.maps, self.originals))
 
     def show_map(self, index: int) -> None:
         """Look at another map: same mask, same history; the canvas must be told (set_document)."""
