@@ -114,3 +114,50 @@ def texture_mismatch(image: np.ndarray, mask: np.ndarray, ring: int = 24, max_pa
         filled, context = normalised_pair(patches_at(level, sets[0]), patches_at(level, sets[1]), level.shape[2])
         scores.append(sliced_wasserstein(filled, context, rng, projections))
     return float(np.mean(scores)) if scores else 0.0
+
+
+def _level_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``mask`` at a pyramid level's size: the pixels mostly inside it."""
+    if mask.shape == shape:
+        return mask
+    return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) > 0.5
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Per-channel median absolute deviation of N x C values: the typical detail, not the few strong edges."""
+    return np.median(np.abs(values - np.median(values, axis=0)), axis=0)
+
+
+DETAIL_LEVELS = 2  # the bands restored: 1/1 and 1/2 scale (the grain); coarser ones carry colour and layout
+DETAIL_MAX_GAIN = 2.5
+
+
+def restore_detail(image: np.ndarray, mask: np.ndarray, levels: int = DETAIL_LEVELS, ring: int = 24,
+                   max_gain: float = DETAIL_MAX_GAIN) -> np.ndarray:
+    """``image`` with the detail of its filled hole brought up to its surroundings', band by band.
+
+    A PatchMatch fill is a vote: where the copied patches disagree, their average is a low-contrast blend of
+    the texture (round pebbles come back grey and flat). On the finest ``levels`` bands of a Laplacian pyramid
+    the hole's interior is scaled so that its typical detail per channel (median absolute deviation, so that a
+    few strong edges in the ring do not turn a flat fill into noise) matches the known ring's -- only ever up,
+    by at most ``max_gain``. The hole's edge (1 px at each level) and the known pixels are left as they are;
+    measurements in docs/engines/internal.md."""
+    img = as_hwc(image)
+    mask = mask.astype(bool)
+    around = ring_around(mask, ring)
+    gauss = [img]
+    for _ in range(levels):
+        gauss.append(_down(gauss[-1]))
+    out = gauss[-1]
+    for i in reversed(range(levels)):
+        shape = gauss[i].shape[:2]
+        band = gauss[i] - _up(gauss[i + 1], shape)
+        inner = cv2.erode(_level_mask(mask, shape).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        known = _level_mask(around, shape)
+        if inner.sum() > 16 and known.sum() > 16:
+            gain = np.clip(_spread(band[known]) / (_spread(band[inner]) + 1e-6), 1.0, max_gain)
+            band[inner] *= gain
+        out = _up(out, shape) + band
+    result = img.copy()
+    result[mask] = np.clip(out[mask], 0.0, 1.0)
+    return result.reshape(np.shape(image)) if np.ndim(image) == 2 else result

@@ -6,29 +6,28 @@ runs on the hole's bounding box plus context (``sample_region``), so a small hol
 about what it costs in a small one. Every channel is modelled jointly, whatever their number (gray, RGB,
 RGBA, or a stacked SVBRDF map set), each normalised by its own mean and standard deviation.
 
-Request options (``request.options``): ``cache`` (bool, default True: warm start from a model trained
-for this image), ``prior`` (True / False / a file: start training from prior weights when there are some for
-this channel count, see ``internal_prior``), ``recipe`` ('patch' | 'noise', default by the hole, see
-StartSettings), ``init`` ('mean' | 'telea' | 'ns' | 'patchmatch'), ``strength`` (0-1: SDEdit-style sampling from
-that first guess diffused to strength x T) and ``t_max`` (train only timesteps below it), ``keep_grain``
-(default True: a start's finest band is kept, see with_finest_band), ``candidates`` (PatchMatch starts ranked per
-variant, default the preset's, see first_guesses), ``judge`` (keep a variant's start when the repair looks less
-like its surroundings, core.patch_stats), ``source`` (bool H x W sampling area: training crops and PatchMatch
-patches come only from there), ``references`` (images of the same channel count to learn from as well) and
-``own_share`` (the open image's share of training crops with references, default 0.5; see train_set),
-``preview_every`` (seconds between training
-previews, default 3), ``bf16`` (None =
-by hardware, for training and sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``,
-``pixel_rate`` (training masks that drop single pixels at this rate instead of strokes; by default
-SCATTERED_PIXEL_RATE when the hole is scattered pixels, else 0), ``scattered`` (None = by the mask: use
-the scattered-pixel recipe, see SCATTERED_T_MIN; True / False force it on or off), ``lowrank_rounds``
-(rounds of the nonlocal low-rank refinement; default SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0),
-``seam`` ('final' | 'steps' | 'off': gradient-domain harmonisation of the fill with its surroundings, core.seam,
-on the result or on every step's estimate; default final, off for the patch recipe; never on scattered holes),
-``seam_radius`` (the local means' radius, default core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels
-it may shift with plain local means; default all),
-``seam_trimmed`` (channels shifted together with trimmed local means, core.seam.inlier_weights: material mode
-puts a normal map's channels here, so that its grooves do not tilt the fill; default none).
+Request options (``request.options``): ``cache`` (bool, default True: warm start from a model trained for this
+image), ``prior`` (True / False / a file: start training from prior weights when there are some for this channel
+count, see ``internal_prior``), ``recipe`` ('patch' | 'noise', default by the hole, see StartSettings), ``init``
+('mean' | 'telea' | 'ns' | 'patchmatch'), ``strength`` (0-1: SDEdit-style sampling from that first guess diffused to
+strength x T) and ``t_max`` (train only timesteps below it), ``keep_grain`` (default True: a start's finest band is
+kept, see with_finest_band), ``candidates`` (PatchMatch starts ranked per variant, default the preset's, see
+first_guesses), ``detail`` ('start' | 'final' | 'off': bring the fill's fine detail up to its surroundings',
+core.patch_stats.restore_detail, on the start (default) or the result), ``judge`` (keep a variant's start when the
+repair looks less like its surroundings, core.patch_stats), ``source`` (bool H x W sampling area: training crops and
+PatchMatch patches come only from there), ``references`` (images of the same channel count to learn from as well)
+and ``own_share`` (the open image's share of training crops with references, default 0.5; see train_set),
+``preview_every`` (seconds between training previews, default 3), ``bf16`` (None = by hardware, for training and
+sampling), ``channels_last`` (inference), ``train_channels_last``, ``crop``, ``batch``, ``pixel_rate`` (training
+masks that drop single pixels at this rate instead of strokes; by default SCATTERED_PIXEL_RATE when the hole is
+scattered pixels, else 0), ``scattered`` (None = by the mask: use the scattered-pixel recipe, see SCATTERED_T_MIN;
+True / False force it on or off), ``lowrank_rounds`` (rounds of the nonlocal low-rank refinement; default
+SCATTERED_LOWRANK_ROUNDS on scattered RGB holes, else 0), ``seam`` ('final' | 'steps' | 'off': gradient-domain
+harmonisation of the fill with its surroundings, core.seam, on the result or on every step's estimate; default
+final, off for the patch recipe; never on scattered holes), ``seam_radius`` (the local means' radius, default
+core.seam.DEFAULT_RADIUS), ``seam_channels`` (the channels it may shift with plain local means; default all),
+``seam_trimmed`` (channels shifted together with trimmed local means, core.seam.inlier_weights: material mode puts a
+normal map's channels here, so that its grooves do not tilt the fill; default none).
 """
 from __future__ import annotations
 
@@ -54,7 +53,7 @@ from core.errors import Cancelled, UserError
 from core.engines.train_set import checked_references, checked_share, teaching_digest, train_set
 from core.masks import Box, checked_source, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
-from core.patch_stats import texture_mismatch
+from core.patch_stats import restore_detail, texture_mismatch
 from core.engines.seam_options import SeamFixer, seam_settings
 
 MIN_SIDE = 16
@@ -75,9 +74,9 @@ class Preset:
 # patch recipe every preset samples only below strength x T (best's DDPM 1000 becomes every step below it).
 # Measurements: docs/engines/internal.md.
 PRESET_TABLE: dict[str, Preset] = {
-    "fast": Preset(train_steps=300, warm_steps=100, sampler="ddrm", sample_steps=5),
-    "balanced": Preset(train_steps=900, warm_steps=250, sampler="ddrm", sample_steps=25),
-    "best": Preset(train_steps=6000, warm_steps=1000, sampler="ddpm", sample_steps=1000),
+    "fast": Preset(train_steps=300, warm_steps=100, sampler="ddrm", sample_steps=5, candidates=4),
+    "balanced": Preset(train_steps=900, warm_steps=250, sampler="ddrm", sample_steps=25, candidates=8),
+    "best": Preset(train_steps=6000, warm_steps=1000, sampler="ddpm", sample_steps=1000, candidates=8),
 }
 # Scattered holes (isolated missing pixels, core.masks.is_scattered) get their own recipe. The usual one
 # failed there (kodim03 with 50% of the pixels missing: 17.9 dB whole-image PSNR, Navier-Stokes 32.1):
@@ -355,11 +354,16 @@ class InternalEngine:
 
         # The start of the sampler: None (noise) or one first guess per variant, shown at once as a preview.
         guesses = None
+        detail = opts.get("detail", "start")
+        if detail not in ("start", "final", "off"):
+            raise UserError(f"option detail must be start, final or off (got {detail!r})")
         if start.init != "mean":
             yield Progress("start", 0, variants, start_title(start.init))
             candidates = whole_option(opts, "candidates", preset.candidates, 1, 64)
             raw_starts = first_guesses(image, mask, s_box, start.init, request.seed, variants, candidates,
                                        request.cancelled, source)
+            if detail == "start":
+                raw_starts = [restore_detail(g, mask[s_box.slices()]) for g in raw_starts]
             guesses = [_pad8(normalise(g, np.zeros(g.shape[:2], bool))[None])[0] for g in raw_starts]
             yield Preview(to_image(guesses[0][0]), s_box, "start", 1, 1)
             yield Progress("start", variants, variants, start_title(start.init))
@@ -439,6 +443,8 @@ class InternalEngine:
             if seam.mode != "off":
                 final = seam_fix(final)
         regions = [to_image(final[v]) for v in range(variants)]
+        if detail == "final":
+            regions = [restore_detail(r, mask[s_box.slices()]) for r in regions]
         if guesses is not None and opts.get("judge", False):
             hole = mask[s_box.slices()]
             regions = [r if texture_mismatch(r, hole) <= texture_mismatch(g, hole) else g
