@@ -2,7 +2,8 @@
 
 The one rule that matters most lives here: results are built with ``core.io.merge_result`` against the
 image as it was when the run started, so known pixels stay bit for bit what they were, and every change
-to the image is one undo step (picking another variant amends that step instead of adding one).
+to the image is one undo step (picking another variant amends that step instead of adding one). A run's
+results are kept as the engine gives them: the region around the hole and its box, one per variant.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from app.worker import Outcome, PreviewFrame, RunController, describe_failure
 from core.engines.base import InpaintRequest, Loss, Progress, Result
 from core.errors import UserError
 from core.io import ImageData, merge_result, to_float
-from core.masks import hole_bbox
+from core.masks import Box, hole_bbox
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -70,9 +71,17 @@ class RunContext:
 
     def patch(self, result: Result) -> np.ndarray:
         """The native pixels of ``rect`` for ``result``: engine values in the hole, exact ones elsewhere."""
-        y0, x0, y1, x1 = self.rect
         base = ImageData(self.base, None, self.float_lo, self.float_hi)
-        return merge_result(base, result.image[y0:y1, x0:x1], self.mask).pixels
+        return merge_result(base, result.crop(Box(*self.rect)), self.mask).pixels
+
+    def thumbnail(self, result: Result, shape: tuple[int, int]) -> np.ndarray:
+        """A variant's thumbnail: the hole's box and a margin around it, as far as the result's region reaches."""
+        y0, x0, y1, x1 = self.rect
+        m = max(8, (y1 - y0 + x1 - x0) // 8)
+        b = result.box
+        window = Box(max(0, y0 - m, b.y0), max(0, x0 - m, b.x0), min(shape[0], y1 + m, b.y1),
+                     min(shape[1], x1 + m, b.x1))
+        return thumbnail_array(result.crop(window))
 
 
 class RunSession(QObject):
@@ -176,11 +185,7 @@ class RunSession(QObject):
         if ctx is None or doc is None:
             return
         ctx.results[result.variant] = result
-        y0, x0, y1, x1 = ctx.rect
-        m = max(8, (y1 - y0 + x1 - x0) // 8)
-        h, w = doc.shape
-        crop = result.image[max(0, y0 - m):min(h, y1 + m), max(0, x0 - m):min(w, x1 + m)]
-        self.dock.variants.add_variant(result.variant, thumbnail_array(crop))
+        self.dock.variants.add_variant(result.variant, ctx.thumbnail(result, doc.shape))
         if ctx.step is None:
             self.window.canvas.set_preview(None)
             ctx.step = doc.apply_pixels(ctx.rect, ctx.patch(result), f"Inpaint ({ctx.engine})")

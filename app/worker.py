@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -104,6 +104,8 @@ class _EngineRun:
                 if isinstance(ev, Preview) and mask is not None:
                     hole = mask[ev.box.slices()]
                     ev = PreviewFrame(hole_preview(ev.image, hole), ev.box, ev.stage, ev.step, ev.total)
+                elif isinstance(ev, Result):
+                    ev = replace(ev, base=None)  # the window keeps a result's region, not the request's image
                 yield ev
                 if self.request.cancelled():
                     return Outcome("stopped")

@@ -121,16 +121,17 @@ def check_engine_settings(settings: EngineSettings) -> None:
 
 
 def run_engine(image, mask, settings: EngineSettings, quiet: bool = False, label: str = "",
-               options: dict | None = None) -> object:
+               options: dict | None = None, gray: bool | None = None) -> object:
     """Run the registered engine on float image + bool mask with a progress bar; returns the last Result.
-    ``options``: engine options the caller implies (the settings' own win)."""
+    ``options``: engine options the caller implies (the settings' own win); ``gray``: InpaintRequest.gray."""
     from core.engines.base import InpaintRequest, Progress, Result
     from core.engines.registry import default_registry
 
     engine = default_registry().get(settings.engine)
     request = InpaintRequest(image=image, mask=mask, seed=settings.seed, preset=settings.preset,
                              sampler=settings.sampler, steps=settings.steps, train_steps=settings.train_steps,
-                             device=settings.device, options={**(options or {}), **engine_options(settings)})
+                             device=settings.device, options={**(options or {}), **engine_options(settings)},
+                             gray=gray)
     bar, result = ProgressBar(label, quiet), None
     try:
         for ev in engine.run(request):
@@ -143,3 +144,39 @@ def run_engine(image, mask, settings: EngineSettings, quiet: bool = False, label
     if result is None:
         raise RuntimeError("engine finished without a result")
     return result
+
+
+def run_on_image(img, mask, settings: EngineSettings, quiet: bool = False, label: str = "",
+                 options: dict | None = None):
+    """``run_engine`` on a loaded image (core.io.ImageData) with no more float data than the engine reads: when
+    it reads only a box of the image (RegionEngine.reads), only that box is converted and handed over, with its
+    part of the mask and of a sampling area. The Result's box is in the image's coordinates; it holds no base
+    image (merge it with core.io.merge_into)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from core.engines.gray import is_gray_in_rows
+    from core.engines.registry import default_registry
+    from core.io import row_bands, to_float
+    from core.masks import Box
+
+    options = dict(options or {})
+    engine = default_registry().get(settings.engine)
+    reads = getattr(engine, "reads", None)
+    box = reads(mask, {**options, **engine_options(settings)}) if reads is not None else None
+    if box is None or (box.height, box.width) == mask.shape:
+        return replace(run_engine(to_float(img), mask, settings, quiet, label, options), base=None)
+    gray = None
+    if img.channels in (3, 4):  # core.engines.gray decides on every known pixel, not the box's
+        gray = is_gray_in_rows((to_float(img, Box(y0, 0, y1, img.width)), mask[y0:y1])
+                               for y0, y1 in row_bands(img.height))
+    source = options.get("source")
+    if isinstance(source, np.ndarray) and source.shape[:2] == mask.shape:
+        options["source"] = source[box.slices()]
+    result = run_engine(to_float(img, box), mask[box.slices()], settings, quiet, label, options, gray)
+    b = result.box
+    moved = Box(b.y0 + box.y0, b.x0 + box.x0, b.y1 + box.y0, b.x1 + box.x0)
+    info = {**result.info, "region": (moved.y0, moved.x0, moved.y1, moved.x1)} if "region" in result.info \
+        else result.info
+    return replace(result, box=moved, info=info, base=None)

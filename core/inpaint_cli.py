@@ -4,6 +4,9 @@
                            [--source AREA] [--reference IMG ...] [--own-share F] [...]
     python main.py engines
 
+The image stays in its native dtype: the engine gets float pixels of only the part it reads, and its result is
+written back into the native pixels in place (core.io.merge_into).
+
 Everything a user could get wrong (an unknown engine or a device this machine lacks, an unreadable image, a
 mask of another size or an empty one, an output that cannot be written, engine settings the engine does
 not take) is checked before any work, so a bad call exits 2 with one ``error:`` line and writes nothing.
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.cli_common import EXIT_OK, EngineSettings, add_engine_args, check_engine_settings, run_engine
+from core.cli_common import EXIT_OK, EngineSettings, add_engine_args, check_engine_settings, run_on_image
 from core.errors import UserError
 
 
@@ -78,7 +81,7 @@ def inpaint(image: str, mask: str, out: str, settings: EngineSettings, quiet: bo
     """Fill ``mask``'s white part of ``image`` and write ``out`` (same size, channels and bit depth)."""
     from core import runtime
     from core.engines.registry import default_registry
-    from core.io import check_writable, load_image, load_mask, merge_result, save_image, to_float
+    from core.io import check_writable, load_image, load_mask, merge_into, save_image
     from core.masks import validate_mask
 
     caps = default_registry().capabilities(settings.engine)  # unknown engine -> UserError before any work
@@ -91,8 +94,8 @@ def inpaint(image: str, mask: str, out: str, settings: EngineSettings, quiet: bo
         raise UserError(f"engine '{settings.engine}' takes at most {caps.max_channels} channels; "
                         f"{image} has {img.channels}")
     options = teaching_options(teaching, img, hole, caps, settings.engine)
-    result = run_engine(to_float(img), hole, settings, quiet, options=options)
-    print(save_image(out, merge_result(img, result.image, hole)))
+    result = run_on_image(img, hole, settings, quiet, options=options)
+    print(save_image(out, merge_into(img, result.region, hole, result.box)))
     return EXIT_OK
 
 

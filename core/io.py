@@ -2,8 +2,9 @@
 
 Images are held as ``ImageData``: the pixels in their native dtype (uint8, uint16 or float32),
 always H x W x C with channels in RGB(A) order, plus what is needed to write them back the same way.
-Engines work on ``to_float`` (float32 in [0, 1]); ``merge_result`` puts an engine's float result
-back at the native depth with every known pixel copied bit for bit from the input.
+Engines work on ``to_float`` (float32 in [0, 1]) -- of the whole image, or of only the box an engine reads;
+``merge_into`` writes an engine's float result for a box back into the native pixels, in place, inside the
+mask only, so every known pixel stays bit for bit the input's. Nothing here needs the whole image as floats.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from core.errors import UserError
+from core.masks import Box
 
 READ_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".hdr", ".tga"}
 WRITE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"}
@@ -115,9 +117,18 @@ def load_image(path: str | os.PathLike) -> ImageData:
     return ImageData(arr, p, float_lo=lo, float_hi=hi)
 
 
-def to_float(img: ImageData) -> np.ndarray:
-    """Native pixels -> float32 H x W x C in [0, 1] for the engines."""
-    px = img.pixels
+BAND_ROWS = 256  # rows converted at a time by the functions that walk a whole image in bands
+
+
+def row_bands(height: int, rows: int = BAND_ROWS) -> list[tuple[int, int]]:
+    """[y0, y1) bands of at most ``rows`` rows covering ``height`` rows."""
+    return [(y, min(height, y + rows)) for y in range(0, height, rows)]
+
+
+def to_float(img: ImageData, box: Box | None = None) -> np.ndarray:
+    """Native pixels -> float32 H x W x C in [0, 1] for the engines: of the whole image, or of ``box`` only
+    (the same values as the whole image's conversion there)."""
+    px = img.pixels if box is None else img.pixels[box.slices()]
     if px.dtype == np.uint8:
         return px.astype(np.float32) / 255.0
     if px.dtype == np.uint16:
@@ -138,14 +149,22 @@ def from_float(img: ImageData, values: np.ndarray) -> np.ndarray:
     return (lo + v * (hi - lo)).astype(np.float32)
 
 
+def merge_into(img: ImageData, values: np.ndarray, mask: np.ndarray, box: Box | None = None) -> ImageData:
+    """Write the engine's float ``values`` of ``box`` (default: the whole image) into ``img``'s native pixels,
+    in place, where the mask (bool H x W, the whole image's) is True; every other pixel keeps its bits.
+    Returns ``img``."""
+    px = img.pixels if box is None else img.pixels[box.slices()]
+    hole = mask if box is None else mask[box.slices()]
+    if values.shape != px.shape:
+        raise ValueError(f"result shape {values.shape} does not match image {px.shape}")
+    px[hole] = from_float(img, values[hole])
+    return img
+
+
 def merge_result(img: ImageData, result: np.ndarray, mask: np.ndarray) -> ImageData:
-    """The engine's float result inside the mask, the input's exact pixels outside it."""
-    if result.shape != img.pixels.shape:
-        raise ValueError(f"result shape {result.shape} does not match image {img.pixels.shape}")
-    out = img.pixels.copy()
-    filled = from_float(img, result)
-    out[mask] = filled[mask]
-    return ImageData(out, img.path, img.float_lo, img.float_hi)
+    """The engine's float result inside the mask, the input's exact pixels outside it: a new ImageData."""
+    out = ImageData(img.pixels.copy(), img.path, img.float_lo, img.float_hi)
+    return merge_into(out, result, mask)
 
 
 def check_file_writable(p: Path) -> Path:
@@ -236,10 +255,8 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     return mask_from_pixels(m.pixels, shape, source=str(path))
 
 
-def mask_from_pixels(px: np.ndarray, shape: tuple[int, int] | None = None, source: str = "mask") -> np.ndarray:
-    if shape is not None and px.shape[:2] != tuple(shape):
-        raise UserError(f"{source} is {px.shape[1]}x{px.shape[0]} but the image is {shape[1]}x{shape[0]}; "
-                        "the mask must have the same size")
+def _mask_levels(px: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray and alpha (None without one) of mask pixels on an 8-bit scale, as float32."""
     if px.dtype == np.uint16:
         px8 = (px.astype(np.uint32) * 255 // 65535).astype(np.float32)
     elif px.dtype == np.uint8:
@@ -251,12 +268,29 @@ def mask_from_pixels(px: np.ndarray, shape: tuple[int, int] | None = None, sourc
         gray = 0.299 * px8[:, :, 0] + 0.587 * px8[:, :, 1] + 0.114 * px8[:, :, 2]
     else:
         gray = px8[:, :, 0]
-    if c in (2, 4):
-        alpha = px8[:, :, -1]
+    return gray, (px8[:, :, -1] if c in (2, 4) else None)
+
+
+def mask_from_pixels(px: np.ndarray, shape: tuple[int, int] | None = None, source: str = "mask") -> np.ndarray:
+    """Mask pixels -> bool H x W, True where white (gray > 127 on an 8-bit scale), converted in bands of rows."""
+    if shape is not None and px.shape[:2] != tuple(shape):
+        raise UserError(f"{source} is {px.shape[1]}x{px.shape[0]} but the image is {shape[1]}x{shape[0]}; "
+                        "the mask must have the same size")
+    bands = row_bands(px.shape[0])
+    use_alpha = False
+    if px.shape[2] in (2, 4):
         # A mask painted on a transparent layer: colour is black everywhere, the alpha holds the strokes.
-        if gray.max() <= 127 and alpha.min() < 128 <= alpha.max():
-            gray = alpha
-    return gray > 127
+        gray_max, alpha_min, alpha_max = -np.inf, np.inf, -np.inf
+        for y0, y1 in bands:
+            gray, alpha = _mask_levels(px[y0:y1])
+            gray_max = max(gray_max, float(gray.max()))
+            alpha_min, alpha_max = min(alpha_min, float(alpha.min())), max(alpha_max, float(alpha.max()))
+        use_alpha = gray_max <= 127 and alpha_min < 128 <= alpha_max
+    out = np.empty(px.shape[:2], bool)
+    for y0, y1 in bands:
+        gray, alpha = _mask_levels(px[y0:y1])
+        out[y0:y1] = (alpha if use_alpha else gray) > 127
+    return out
 
 
 def mask_to_image(mask: np.ndarray) -> ImageData:

@@ -99,9 +99,9 @@ class FakeEngine:
         yield Preview(region, box, "sample", 1, 2)
         yield Progress("sample", 2, 2, "fake")
         for v in range(max(1, request.variants)):
-            out = request.image.copy()
-            out[request.mask] = 0.2 + 0.3 * v
-            yield Result(out, v, {"engine": self.name})
+            region = request.image[box.slices()].copy()
+            region[request.mask[box.slices()]] = 0.2 + 0.3 * v
+            yield Result(region, box, v, {"engine": self.name}, base=request.image)
 
 
 FAKE_CAPS = Capabilities(title="Fake fill", description="Test engine.", supports_seed=True, supports_variants=True)

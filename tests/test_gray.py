@@ -6,6 +6,7 @@ import pytest
 from core.engines.base import InpaintRequest, Preview, Result
 from core.engines.gray import GrayAware, is_gray
 from core.engines.registry import default_registry
+from core.masks import Box
 
 pytestmark = pytest.mark.usefixtures("torch_threads_1")
 
@@ -25,7 +26,8 @@ class SpyEngine:
 
     def run(self, request):
         self.seen.append(request.image.shape[2])
-        yield Result(request.image.copy(), 0, {})
+        h, w = request.image.shape[:2]
+        yield Result(request.image.copy(), Box(0, 0, h, w), 0, {}, base=request.image)
 
 
 @pytest.fixture

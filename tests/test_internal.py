@@ -344,7 +344,7 @@ def test_closing_the_generator_stops_sampling(image48, mask48, monkeypatch):
 # --------------------------------------------------------------------------------------------------------
 def test_warm_start_reuses_the_model_and_trains_less(image48, mask48, tmp_path, monkeypatch, make_texture):
     monkeypatch.setitem(internal.PRESET_TABLE, "fast",
-                        internal.Preset(train_steps=12, warm_steps=4, sampler="ddim", sample_steps=2))
+                        internal.Preset("ddim", 2, train_steps=12, warm_steps=4))
     cache_dir = tmp_path / "models"
     opts = dict(QUICK, cache=True)
 
@@ -372,7 +372,7 @@ def test_warm_start_reuses_the_model_and_trains_less(image48, mask48, tmp_path, 
 
 def test_default_cache_goes_to_the_configured_folder(image48, mask48, isolated_model_cache, monkeypatch):
     monkeypatch.setitem(internal.PRESET_TABLE, "fast",
-                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=2))
+                        internal.Preset("ddim", 2, train_steps=3, warm_steps=1))
     reg = Registry()
     internal.register(reg)
     eng = internal.InternalEngine(reg.capabilities("internal"))  # default ModelCache: REWEAVE_CACHE_DIR
@@ -415,7 +415,7 @@ def test_scattered_pixels_get_their_recipe_and_beat_the_stroke_recipe(image48):
 
 def test_scattered_recipe_trains_longer_and_is_not_cached(image48, tmp_path, monkeypatch):
     monkeypatch.setitem(internal.PRESET_TABLE, "fast",
-                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=2))
+                        internal.Preset("ddim", 2, train_steps=3, warm_steps=1))
     mask = np.random.default_rng(0).random((48, 48)) < 0.5
     cache_dir = tmp_path / "models"
     res = results(make_engine(cache_dir).run(request_for(image48, mask, train_steps=None, steps=None,
@@ -431,7 +431,7 @@ def test_scattered_rgb_gets_the_low_rank_refinement_which_helps_and_keeps_known_
     repeating textures are -- the refined fill is much closer to the truth than the same run without it;
     known pixels stay exact. A box hole, or gray, gets no refinement."""
     monkeypatch.setitem(internal.PRESET_TABLE, "fast",
-                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=1))
+                        internal.Preset("ddim", 1, train_steps=3, warm_steps=1))
     yy, xx = np.mgrid[0:64, 0:64]
     s = 0.5 + 0.4 * np.sin(0.9 * xx + 0.35 * yy)
     truth = np.stack([s, 0.8 * s + 0.1, 1.0 - s], axis=2).astype(np.float32)
@@ -459,7 +459,7 @@ def test_low_rank_refinement_reports_each_round_and_stops_when_cancelled(monkeyp
     """The refinement is a stage of its own: one progress event per round, and a cancel between rounds
     ends the run with no result."""
     monkeypatch.setitem(internal.PRESET_TABLE, "fast",
-                        internal.Preset(train_steps=3, warm_steps=1, sampler="ddim", sample_steps=1))
+                        internal.Preset("ddim", 1, train_steps=3, warm_steps=1))
     truth = np.random.default_rng(2).random((48, 48, 3)).astype(np.float32)
     mask = np.random.default_rng(3).random((48, 48)) < 0.5
     events = list(make_engine().run(request_for(truth, mask, train_steps=None, steps=None,
@@ -497,7 +497,7 @@ def test_holes_default_to_the_patch_recipe_which_shows_its_start_first(image48, 
     assert previews[0].image[hole].std() > 0.05  # textured, not a flat start
     info = results(events)[0].info
     assert (info["recipe"], info["init"], info["strength"]) == (
-        "patch", "patchmatch", internal.PRESET_TABLE["fast"].patch_strength)
+        "patch", "patchmatch", internal.PATCH_STRENGTH)
 
 
 @needs_patchmatch

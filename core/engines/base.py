@@ -1,15 +1,17 @@
 """The one engine interface: a request in, a stream of events out.
 
 ``engine.run(request)`` is a generator. It yields ``Progress``, ``Loss`` and ``Preview`` events while it
-works and a ``Result`` per variant at the end. Whoever drives it (the CLI, the GUI's worker thread, a
-test) stops the work by closing the generator or by setting ``request.cancel``; engines check at
-every training step and every sampling step, so either takes effect within one step.
+works and a ``Result`` per variant at the end. Previews and results carry the region the engine worked on
+and its box, never a copy of the whole image (core.engines.region does that for every engine). Whoever
+drives it (the CLI, the GUI's worker thread, a test) stops the work by closing the generator or by setting
+``request.cancel``; engines check at every training step and every sampling step, so either takes effect
+within one step.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Iterator, Protocol, Union
+from typing import Iterator, Protocol, Union
 
 import numpy as np
 
@@ -29,8 +31,11 @@ class InpaintRequest:
     train_steps: int | None = None  # training steps; None = the preset's
     device: str = "auto"
     variants: int = 1
-    options: dict = field(default_factory=dict)  # engine-specific extras (see each engine's docstring)
+    options: dict = field(default_factory=dict)  # engine-specific extras: each engine's options class
     cancel: threading.Event = field(default_factory=threading.Event)
+    # whether the first three channels agree on every known pixel of the whole image (core.engines.gray); None =
+    # decide from ``image``. A caller that hands the engine only the part of the image it reads decides on all.
+    gray: bool | None = None
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()
@@ -64,9 +69,46 @@ class Preview:
 
 @dataclass
 class Result:
-    image: np.ndarray  # float32 H x W x C, the whole image; known pixels equal the request's
+    """One filled variant: the pixels of the region ``box`` (the hole's bounding box and some context around it).
+    Known pixels of the region equal the request's, bit for bit; outside ``box`` the image is the request's."""
+
+    region: np.ndarray  # float32 h x w x C
+    box: Box
     variant: int = 0
     info: dict = field(default_factory=dict)
+    # the request's image (a reference, not a copy), for ``composed`` and ``image``; None = give ``base`` there
+    base: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def crop(self, box: Box, base: np.ndarray | None = None) -> np.ndarray:
+        """A new float32 array of the image's pixels in ``box``: the region's where it covers them, the base
+        image's (``base``, default the request's) elsewhere."""
+        b = self.box
+        if b.y0 <= box.y0 and b.x0 <= box.x0 and box.y1 <= b.y1 and box.x1 <= b.x1:
+            return self.region[box.y0 - b.y0:box.y1 - b.y0, box.x0 - b.x0:box.x1 - b.x0].copy()
+        base = self.base if base is None else base
+        if base is None:
+            raise ValueError("this result holds only its region: give the base image")
+        base = np.asarray(base)
+        out = np.array(base[box.slices()], np.float32).reshape(box.height, box.width, -1)
+        y0, x0, y1, x1 = max(b.y0, box.y0), max(b.x0, box.x0), min(b.y1, box.y1), min(b.x1, box.x1)
+        if y0 < y1 and x0 < x1:
+            out[y0 - box.y0:y1 - box.y0, x0 - box.x0:x1 - box.x0] = self.region[y0 - b.y0:y1 - b.y0,
+                                                                                x0 - b.x0:x1 - b.x0]
+        return out
+
+    def composed(self, base: np.ndarray | None = None) -> np.ndarray:
+        """The whole image with the region pasted in (a new float32 H x W x C array): for callers that want one
+        (tests, benchmarks). ``base``: the image to paste into, default the request's."""
+        base = self.base if base is None else base
+        if base is None:
+            raise ValueError("this result holds only its region: give the base image")
+        h, w = np.shape(base)[:2]
+        return self.crop(Box(0, 0, h, w), base)
+
+    @property
+    def image(self) -> np.ndarray:
+        """``composed()``: a new whole-image array at every call."""
+        return self.composed()
 
 
 Event = Union[Progress, Loss, Preview, Result]
@@ -125,39 +167,37 @@ def checked_inputs(request: InpaintRequest, engine: str, min_side: int) -> tuple
     return image, validate_mask(request.mask, (h, w))
 
 
-def whole_option(options: dict, name: str, default: int, lo: int, hi: int) -> int:
-    """``options[name]`` (or ``default``) as an int in [lo, hi], else one UserError naming the option.
-    Booleans, fractions and strings are refused rather than coerced."""
+@dataclass(frozen=True)
+class Preset:
+    """What a preset name (fast | balanced | best) stands for in one engine."""
+
+    sampler: str  # the preset's sampler
+    steps: int  # its sampling steps with that sampler
+    other_steps: tuple[tuple[str, int], ...] = ()  # (sampler, steps) when the request picks another sampler
+    fallback_steps: int = 50  # steps with a sampler not in ``other_steps``
+    train_steps: int = 0  # engines that train per image: training steps from scratch
+    warm_steps: int = 0  # ... and fine-tuning steps from a model cached for this image
+    patch_candidates: int = 1  # engines that start from PatchMatch fills: the fills ranked per variant
+
+    def steps_for(self, sampler: str) -> int:
+        return self.steps if sampler == self.sampler else dict(self.other_steps).get(sampler, self.fallback_steps)
+
+
+def preset_choice(table: dict[str, Preset], request: InpaintRequest, samplers, max_steps: int,
+                  engine: str) -> tuple[Preset, str, int]:
+    """The request's preset, sampler and sampling steps, checked: (preset, sampler name, steps)."""
     from core.errors import UserError
 
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or not lo <= value <= hi:
-        raise UserError(f"option {name} must be a whole number from {lo} to {hi} (got {value!r})")
-    return int(value)
-
-
-def sampling_events(steps: Iterator, request: InpaintRequest, to_region: Callable[[object], np.ndarray],
-                    box: Box) -> Generator[Event, None, object]:
-    """Progress and a Preview (of variant 0) for every step a sampler yields; stops within one step.
-
-    ``steps`` is a sampler's step generator (each step has ``i``, ``total`` and the ``denoised`` batch);
-    ``to_region`` turns one denoised sample into the region's pixels. Returns the last ``denoised`` batch
-    (``final = yield from sampling_events(...)``). The sampler is closed however this ends.
-    """
-    from core.errors import Cancelled
-
-    final = None
-    try:
-        for st in steps:
-            if request.cancelled():
-                raise Cancelled()
-            final = st.denoised
-            yield Progress("sample", st.i + 1, st.total, f"step {st.i + 1}/{st.total}")
-            yield Preview(to_region(st.denoised[0]), box, "sample", st.i + 1, st.total)
-    finally:
-        steps.close()
-    return final
+    if request.preset not in table:
+        raise UserError(f"unknown preset '{request.preset}' (use {', '.join(PRESETS)})")
+    preset = table[request.preset]
+    sampler = request.sampler or preset.sampler
+    if sampler not in samplers:
+        raise UserError(f"unknown sampler '{sampler}' for {engine} (use {', '.join(samplers)})")
+    steps = int(request.steps if request.steps is not None else preset.steps_for(sampler))
+    if not 1 <= steps <= max_steps:
+        raise UserError(f"steps must be between 1 and {max_steps}")
+    return preset, sampler, steps
 
 
 def last_result(events: Iterator[Event]) -> Result:
@@ -169,28 +209,3 @@ def last_result(events: Iterator[Event]) -> Result:
     if result is None:
         raise RuntimeError("engine finished without a result")
     return result
-
-
-def refine_events(x, known, hole, taus: list[float], request: InpaintRequest,
-                  to_region: Callable[[object], np.ndarray] | None = None,
-                  box: Box | None = None) -> Generator[Event, None, object]:
-    """The nonlocal low-rank refinement of scattered holes (``core.nonlocal_lowrank``), one round per
-    threshold in ``taus``: a Progress per round (stage "refine") and a Preview of variant 0 when
-    ``to_region`` is given; stops between rounds when cancelled. ``x``, ``known``: (B, C, H, W) tensors,
-    ``hole`` (B or 1, 1, H, W), 1 = fill. Returns the refined batch (``x = yield from refine_events(...)``)."""
-    import torch
-
-    from core.errors import Cancelled
-    from core.nonlocal_lowrank import nonlocal_complete
-
-    n = len(taus)
-    with torch.inference_mode():
-        for r, tau in enumerate(taus):
-            if request.cancelled():
-                raise Cancelled()
-            yield Progress("refine", r, n, f"low-rank refinement {r + 1}/{n}")
-            x = nonlocal_complete(x, known, hole, [tau])
-            if to_region is not None and box is not None:
-                yield Preview(to_region(x[0]), box, "refine", r + 1, n)
-    yield Progress("refine", n, n, "low-rank refinement done")
-    return x

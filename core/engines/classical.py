@@ -1,7 +1,9 @@
 """OpenCV's classical inpainting (Telea's fast marching, Navier-Stokes): instant baselines.
 
 They smooth rather than synthesise texture, so they serve as a preview while a model trains and as the
-peers every benchmark compares against.
+peers every benchmark compares against. The module shows the shape of every engine: a ``RegionEngine``
+whose ``fill`` is the model step alone (core.engines.region does the rest) and an options class (here
+the options every engine takes).
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from core.engines.base import Capabilities, Event, InpaintRequest, Progress, Result
-from core.masks import context_margin, grow_box, hole_bbox, validate_mask
+from core.engines.base import Capabilities, Event, Progress
+from core.engines.options import EngineOptions
+from core.engines.region import RegionEngine, RegionJob
+from core.masks import Box, context_margin
 
 RADIUS = 5
 
@@ -30,24 +34,22 @@ def cv_inpaint(image: np.ndarray, mask: np.ndarray, method: str = "telea", radiu
     return out
 
 
-class ClassicalEngine:
+class ClassicalEngine(RegionEngine):
+    Options = EngineOptions
+
     def __init__(self, name: str, method: str, capabilities: Capabilities) -> None:
+        super().__init__(capabilities)
         self.name = name
         self.method = method
-        self.capabilities = capabilities
 
-    def run(self, request: InpaintRequest) -> Iterator[Event]:
-        mask = validate_mask(request.mask, request.image.shape[:2])
-        box = hole_bbox(mask)
-        roi = grow_box(box, context_margin(box) + RADIUS, mask.shape, multiple=1)
-        ys, xs = roi.slices()
+    def margin(self, box: Box) -> int:
+        return context_margin(box) + RADIUS
+
+    def fill(self, job: RegionJob, opts: EngineOptions) -> Iterator[Event]:
         yield Progress("fill", 0, 1, f"{self.capabilities.title}")
-        filled = cv_inpaint(request.image[ys, xs], mask[ys, xs], self.method)
-        out = request.image.copy()
-        region = out[ys, xs]
-        region[mask[ys, xs]] = filled[mask[ys, xs]]
+        filled = cv_inpaint(job.roi, job.hole, self.method)
         yield Progress("fill", 1, 1, "done")
-        yield Result(out, 0, {"engine": self.name})
+        yield job.result(filled, 0)
 
 
 def register(registry) -> None:

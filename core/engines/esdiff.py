@@ -9,34 +9,24 @@ paper's PC sampler with iterative i-MPT, Hankel low-rank and data-consistency st
 Channels: RGB is modelled; gray images are replicated to RGB and averaged back; RGBA fills RGB with the
 model and alpha with OpenCV Telea; other channel counts are refused (use `internal` for map sets).
 
-Request options: ``weights`` (path of a user-trained weights file; None = the shipped one), ``mpt``
-(bool, default True: use the perturbed views), ``lr`` (bool, default True: Hankel low-rank step),
-``sigma_max`` (first noise level; default for ddrm 1.0 from a Telea guess, or 0.1 from a Navier-Stokes guess
-for scattered holes, see ``DDRM_START_SCATTERED``; 378 for pc as in the paper), ``init`` ('telea' | 'ns' |
-None: the hole's first guess), ``rank`` (Hankel rank at the last step, default 115), ``rank_start`` (the rank
-at the first step, rising geometrically; default None = fixed), ``lr_iters`` (projection + DC rounds per LR step,
-default 1), ``lr_every`` (LR step every k-th step, default steps // 10); scattered holes default to
-``SCATTERED_LR``. ``lowrank`` ('hankel' | 'nonlocal': the kind of LR step inside the sampler; default hankel,
-the paper's; nonlocal measured worse there than as the refinement), ``refine_rounds`` (rounds of the nonlocal
-low-rank refinement after sampling; default REFINE_ROUNDS on scattered holes, else 0). ``corrector`` (pc only,
-default True), ``bf16`` (None = by hardware).
+Request options: the fields of ``EsdiffOptions``.
 """
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
 
 from core import runtime
-from core.engines.base import (PRESETS, Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs,
-                               refine_events, sampling_events, whole_option)
+from core.engines.base import PRESETS, Capabilities, Event, Preset, Progress, preset_choice
+from core.engines.model_cache import LoadedWeights
+from core.engines.options import EngineOptions, option
+from core.engines.region import RegionEngine, RegionJob, refine_events, sampling_events
 from core.errors import UserError
-from core.masks import context_margin, grow_box, hole_bbox, is_scattered
+from core.lowrank import HANKEL_RANK, HANKEL_WIN
+from core.masks import is_scattered
 
 MIN_SIDE = 16
 # Where DDRM starts (sigma, images in [0, 1]) from a Telea first guess. Tuned on two of the training images
@@ -80,103 +70,97 @@ LOWRANK_KINDS = ("hankel", "nonlocal")
 SAMPLER_NAMES = ("pc", "ddrm")
 
 
+RANK_MAX = HANKEL_WIN ** 2 * 3 - 1
+
+
 @dataclass(frozen=True)
-class Preset:
-    sampler: str
-    steps: int
-    pc_steps: int
-    ddrm_steps: int
+class EsdiffOptions(EngineOptions):
+    weights: str | None = option(None, "path of a user-trained weights file; None = the shipped one")
+    mpt: bool = option(True, "use the mask-pixel transform's perturbed views")
+    lr: bool = option(True, "the Hankel low-rank step inside the sampler")
+    sigma_max: float | None = option(
+        None, "the first noise level; None = DDRM_START from a Telea guess for ddrm (DDRM_START_SCATTERED from a "
+              "Navier-Stokes guess on scattered holes), SIGMA_MAX (378) for pc as in the paper", lo=1e-4, hi=1e4)
+    init: Literal["auto", "telea", "ns", "none"] | None = option(
+        "auto", "the hole's first guess (None = none); auto: none when sampling starts at SIGMA_MAX, else ns on "
+                "scattered holes and telea on others")
+    rank: int | None = option(None, f"Hankel rank at the last step; None = {HANKEL_RANK} (SCATTERED_LR's on "
+                                    "scattered holes)", lo=1, hi=RANK_MAX)
+    rank_start: int | None = option(None, "the rank at the first step, rising geometrically to ``rank``; None = fixed "
+                                          "(SCATTERED_LR's on scattered holes)", lo=1, hi=RANK_MAX)
+    lr_iters: int | None = option(None, "projection + data-consistency rounds per low-rank step; None = 1 "
+                                        "(SCATTERED_LR's on scattered holes)", lo=1, hi=1000)
+    lr_every: int | None = option(None, "a low-rank step every k-th step; None = steps // 10 (SCATTERED_LR's on "
+                                        "scattered holes with ddrm)", lo=1, hi=1000)
+    lowrank: Literal["hankel", "nonlocal"] | None = option(
+        "hankel", "the kind of low-rank step inside the sampler (None = hankel, the paper's; nonlocal measured "
+                  "worse there than as the refinement)")
+    refine_rounds: int | None = option(None, "rounds of the nonlocal low-rank refinement after sampling; None = "
+                                             "REFINE_ROUNDS on scattered holes, else 0", lo=0, hi=200)
+    corrector: bool = option(True, "pc only: the corrector step")
+    bf16: bool | None = option(None, "bf16 autocast; None = where the device has it natively")
 
 
 # Calibrated on the 2-core dev CPU for a 256x256 region (bench/esdiff.py): ddrm 20 steps takes a few
 # seconds; pc costs two network evaluations per step.
 PRESET_TABLE = {
-    "fast": Preset("ddrm", 20, 100, 20),
-    "balanced": Preset("ddrm", 50, 200, 50),
-    "best": Preset("pc", 300, 300, 100),
+    "fast": Preset("ddrm", 20, (("pc", 100),)),
+    "balanced": Preset("ddrm", 50, (("pc", 200),)),
+    "best": Preset("pc", 300, (("ddrm", 100),)),
 }
 
 
-class _Weights:
-    """Loaded networks by (path, mtime, size), so repeated runs do not re-read the file."""
+def load_network(path: str | None, device: torch.device) -> torch.nn.Module:
+    """The score network of a weights file (None = the shipped one), on ``device``; bad files are UserErrors."""
+    from core.fewshot.common import load_weights, shipped_weights
+    from core.fewshot.esdiff_model import build_model
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[tuple, torch.nn.Module] = {}
-
-    def get(self, path: str | None, device: torch.device) -> torch.nn.Module:
-        from core.fewshot.common import load_weights, shipped_weights
-        from core.fewshot.esdiff_model import build_model
-
-        p = Path(path) if path else shipped_weights("esdiff")
-        try:
-            st = os.stat(p)
-            key = (str(p.resolve()), st.st_mtime_ns, st.st_size, str(device))
-        except OSError:
-            key = None
-        with self._lock:
-            if key is not None and key in self._cache:
-                return self._cache[key]
-        state, config, _ = load_weights(path, "esdiff")
-        try:
-            model = build_model(config)
-            model.load_state_dict(state)
-        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"esdiff weights file {p} does not fit the network ({type(exc).__name__})") from None
-        model.eval().to(device)
-        with self._lock:
-            if key is not None:
-                self._cache = {key: model}  # keep one network: they are small, and users switch rarely
-        return model
+    state, config, _ = load_weights(path, "esdiff")
+    try:
+        model = build_model(config)
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"esdiff weights file {path or shipped_weights('esdiff')} does not fit the network "
+                        f"({type(exc).__name__})") from None
+    return model.eval().to(device)
 
 
-class EsdiffEngine:
+def _shipped():
+    from core.fewshot.common import shipped_weights
+
+    return shipped_weights("esdiff")
+
+
+class EsdiffEngine(RegionEngine):
     name = "esdiff"
+    Options = EsdiffOptions
+    min_side = MIN_SIDE
+    region_multiple = 8
 
     def __init__(self, capabilities: Capabilities) -> None:
-        self.capabilities = capabilities
-        self.weights = _Weights()
+        super().__init__(capabilities)
+        self.weights = LoadedWeights(load_network, _shipped)
 
-    def run(self, request: InpaintRequest) -> Iterator[Event]:
+    def fill(self, job: RegionJob, opts: EsdiffOptions) -> Iterator[Event]:
         from core.engines.classical import cv_inpaint
         from core.fewshot.esdiff_sampling import SAMPLERS, SIGMA_MAX, make_context, make_score_fn, sigmas
-        from core.lowrank import HANKEL_RANK, HANKEL_WIN
         from core.nonlocal_lowrank import thresholds
 
-        image, mask = checked_inputs(request, "esdiff", MIN_SIDE)
-        h, w, c = image.shape
+        c = job.channels
         if c not in (1, 3, 4):
             raise UserError(f"esdiff models RGB images (gray and RGBA are converted); this one has {c} channels: "
                             "use the internal engine for map sets")
-        if request.preset not in PRESET_TABLE:
-            raise UserError(f"unknown preset '{request.preset}' (use {', '.join(PRESETS)})")
-        preset = PRESET_TABLE[request.preset]
-        sampler_name = request.sampler or preset.sampler
-        if sampler_name not in SAMPLER_NAMES:
-            raise UserError(f"unknown sampler '{sampler_name}' for esdiff (use {', '.join(SAMPLER_NAMES)})")
-        default_steps = preset.steps if sampler_name == preset.sampler else \
-            (preset.pc_steps if sampler_name == "pc" else preset.ddrm_steps)
-        n_steps = int(request.steps if request.steps is not None else default_steps)
-        if not 1 <= n_steps <= 2000:
-            raise UserError("steps must be between 1 and 2000")
-        device = runtime.resolve_device(request.device)
-        opts = request.options
-        variants = max(1, int(request.variants))
+        _, sampler_name, n_steps = preset_choice(PRESET_TABLE, job.request, SAMPLER_NAMES, 2000, "esdiff")
+        device = job.device = runtime.resolve_device(job.request.device)
+        variants = job.variants
 
         yield Progress("prepare", 0, 1, "loading weights")
-        model = self.weights.get(opts.get("weights"), device)
-        box = hole_bbox(mask)
-        box = grow_box(box, context_margin(box), mask.shape, multiple=8)
-        roi = image[box.slices()]
-        hole = mask[box.slices()]
+        model = self.weights.get(opts.weights, device)
+        roi, hole = job.roi, job.hole
         rgb = np.repeat(roi, 3, axis=2) if c == 1 else roi[:, :, :3]
-
-        def t(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).to(device)[None]
-
-        known = t(np.where(hole[:, :, None], 0.0, rgb).astype(np.float32)).expand(variants, -1, -1, -1)
-        hole_t = t(hole[:, :, None].astype(np.float32)).expand(variants, -1, -1, -1)
-        gen = torch.Generator(device=device).manual_seed(int(request.seed))
+        known = job.tensor(np.where(hole[:, :, None], 0.0, rgb).astype(np.float32)).expand(variants, -1, -1, -1)
+        hole_t = job.tensor(hole[:, :, None]).expand(variants, -1, -1, -1)
+        gen = torch.Generator(device=device).manual_seed(int(job.request.seed))
         # Scattered holes get their own start and low-rank schedule (see SCATTERED_LR); options override both.
         scattered = is_scattered(hole)
         lr_opts = dict(rank=HANKEL_RANK, lr_every=max(1, n_steps // 10), rank_start=None, lr_iters=1)
@@ -184,57 +168,44 @@ class EsdiffEngine:
             lr_opts.update(SCATTERED_LR)
             if sampler_name == "pc":  # two evaluations and up to hundreds of steps: keep LR at every 10th
                 lr_opts["lr_every"] = max(1, n_steps // 10)
-        for k in lr_opts:
-            if opts.get(k) is not None:
-                try:
-                    lr_opts[k] = int(opts[k])
-                except (TypeError, ValueError):
-                    raise UserError(f"option {k} must be a whole number (got {opts[k]!r})") from None
-                if not 1 <= lr_opts[k] <= (HANKEL_WIN ** 2 * 3 - 1 if k in ("rank", "rank_start") else 1000):
-                    raise UserError(f"option {k} is out of range (got {opts[k]!r})")
-        kind = opts.get("lowrank") or "hankel"  # the paper's step; 'nonlocal' was measured worse in the sampler
-        if kind not in LOWRANK_KINDS:
-            raise UserError(f"option lowrank must be one of {', '.join(LOWRANK_KINDS)} (got {kind!r})")
-        ctx = make_context(known, hole_t, gen, use_mpt=bool(opts.get("mpt", True)), lr=bool(opts.get("lr", True)),
+        lr_opts.update({k: getattr(opts, k) for k in lr_opts if getattr(opts, k) is not None})
+        kind = opts.lowrank or "hankel"  # the paper's step; 'nonlocal' was measured worse in the sampler
+        ctx = make_context(known, hole_t, gen, use_mpt=opts.mpt, lr=opts.lr,
                            nonlocal_sigma=NONLOCAL_SIGMA if kind == "nonlocal" else None, **lr_opts)
         noise = torch.randn((variants, 12) + known.shape[2:], generator=gen, device=device)
-        score = make_score_fn(model, autocast=runtime.autocast_dtype(device, opts.get("bf16")))
+        score = make_score_fn(model, autocast=runtime.autocast_dtype(device, opts.bf16))
         # DDRM starts SDEdit-style at DDRM_START from a Telea guess (lower from NS for scattered holes);
         # pc follows the paper (SIGMA_MAX, no guess).
         default_start = SIGMA_MAX if sampler_name == "pc" else (DDRM_START_SCATTERED if scattered else DDRM_START)
-        start = float(opts.get("sigma_max", default_start))
+        start = opts.sigma_max if opts.sigma_max is not None else float(default_start)
         levels = sigmas(n_steps, sigma_max=start)
-        init = opts.get("init", ("ns" if scattered else "telea") if start < SIGMA_MAX else None)
+        init = (("ns" if scattered else "telea") if start < SIGMA_MAX else None) if opts.init == "auto" else opts.init
         if init in ("telea", "ns"):
-            ctx.init = t(cv_inpaint(rgb, hole, init).astype(np.float32)).expand(variants, -1, -1, -1)
+            ctx.init = job.tensor(cv_inpaint(rgb, hole, init).astype(np.float32)).expand(variants, -1, -1, -1)
         alpha = cv_inpaint(roi[:, :, 3:4], hole, "telea") if c == 4 else None
 
         def to_region(x: torch.Tensor) -> np.ndarray:
-            out = x.permute(1, 2, 0).float().cpu().numpy()
+            out = job.array(x)
             if c == 1:
                 out = out.mean(axis=2, keepdims=True)
             elif c == 4:
                 out = np.concatenate([out, alpha], axis=2)
-            return np.where(hole[:, :, None], np.clip(out, 0.0, 1.0), roi).astype(np.float32)
+            return np.clip(out, 0.0, 1.0)
 
-        refine = whole_option(opts, "refine_rounds", REFINE_ROUNDS if scattered else 0, 0, 200)
-        kwargs = {"corrector": bool(opts.get("corrector", True))} if sampler_name == "pc" else {}
+        refine = opts.refine_rounds if opts.refine_rounds is not None else (REFINE_ROUNDS if scattered else 0)
+        kwargs = {"corrector": opts.corrector} if sampler_name == "pc" else {}
         yield Progress("sample", 0, n_steps, f"{sampler_name}, {n_steps} steps")
         with torch.inference_mode():
             final = yield from sampling_events(SAMPLERS[sampler_name](score, noise, ctx, levels, gen, **kwargs),
-                                               request, to_region, box)
+                                               job, to_region)
             if refine:  # scattered holes: the nonlocal low-rank refinement (see REFINE_ROUNDS)
-                final = yield from refine_events(final, known, hole_t, thresholds(refine, *NONLOCAL_SIGMA), request,
-                                                 to_region, box)
+                final = yield from refine_events(final, known, hole_t, thresholds(refine, *NONLOCAL_SIGMA), job,
+                                                 to_region)
         for v in range(variants):
-            out = image.copy()
-            out[box.slices()] = to_region(final[v])
-            out = np.where(mask[:, :, None], out, image)
-            yield Result(out, v, {"engine": self.name, "sampler": sampler_name, "steps": n_steps,
-                                  "region": (box.y0, box.x0, box.y1, box.x1), "device": str(device),
-                                  "weights": str(opts.get("weights") or "shipped"),
-                                  "start_sigma": start, "init": init or "none", "scattered": scattered,
-                                  "lr": {**lr_opts, "on": ctx.lr, "kind": kind}, "refine_rounds": refine})
+            yield job.result(to_region(final[v]), v, {
+                "sampler": sampler_name, "steps": n_steps, "device": str(device),
+                "weights": str(opts.weights or "shipped"), "start_sigma": start, "init": init or "none",
+                "scattered": scattered, "lr": {**lr_opts, "on": ctx.lr, "kind": kind}, "refine_rounds": refine})
 
 
 def register(registry) -> None:

@@ -8,7 +8,7 @@ previews and results -- is repeated back to three. Known pixels of the result ar
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -20,10 +20,22 @@ CHANNEL_OPTIONS = ("seam_channels", "seam_trimmed")  # options that name channel
 
 def is_gray(image: np.ndarray, mask: np.ndarray) -> bool:
     """Whether the image has three or more channels whose first three agree on every known pixel."""
-    if image.ndim != 3 or image.shape[2] < 3:
-        return False
-    known = image[~np.asarray(mask, bool)][:, :3]
-    return known.size > 0 and float(np.ptp(known, axis=1).max()) <= GRAY_TOLERANCE
+    return is_gray_in_rows([(image, mask)])
+
+
+def is_gray_in_rows(rows: Iterable[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """``is_gray`` of an image given as bands of rows, (image rows, mask rows) each: what a caller that never
+    holds the whole image as floats asks (the CLI, core.io.float_bands)."""
+    seen = False
+    for image, mask in rows:
+        if image.ndim != 3 or image.shape[2] < 3:
+            return False
+        known = image[~np.asarray(mask, bool)][:, :3]
+        if known.size:
+            if float(np.ptp(known, axis=1).max()) > GRAY_TOLERANCE:
+                return False
+            seen = True
+    return seen
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
@@ -52,7 +64,7 @@ class GrayAware:
         # counts once there), and its options name channels by index, which one gray channel would shift.
         by_index = any(k in request.options for k in CHANNEL_OPTIONS)
         if image.ndim != 3 or image.shape[2] not in (3, 4) or mask.shape != image.shape[:2] or by_index \
-                or not is_gray(image, mask):
+                or not (request.gray if request.gray is not None else is_gray(image, mask)):
             yield from self.engine.run(request)
             return
         options = request.options
@@ -65,10 +77,11 @@ class GrayAware:
                 if isinstance(ev, Preview):
                     ev = replace(ev, image=_to_colour(ev.image))
                 elif isinstance(ev, Result):
-                    out = _to_colour(ev.image)
-                    keep = ~mask.astype(bool)
-                    out[keep] = image[keep]  # the request's known pixels, exactly
-                    ev = replace(ev, image=out.astype(image.dtype, copy=False), info={**ev.info, "gray": True})
+                    region = _to_colour(ev.region)
+                    keep = ~mask[ev.box.slices()].astype(bool)
+                    region[keep] = image[ev.box.slices()][keep]  # the request's known pixels, exactly
+                    ev = replace(ev, region=region.astype(np.float32, copy=False), base=image,
+                                 info={**ev.info, "gray": True})
                 yield ev
         finally:
             events.close()

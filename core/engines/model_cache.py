@@ -5,19 +5,26 @@ differs only inside the old hole -- reuses the trained model and fine-tunes it b
 training from zero. Entries live in memory (the GUI's engine instance) and, unless disabled, on disk
 as safetensors (so repeated CLI runs benefit too). Lookup: the exact content hash first, then any entry
 of the same size whose 32x32 thumbnail is within ``NEAR`` mean absolute difference.
+
+``LoadedWeights`` is the pretrained engines' counterpart: networks loaded from a weights file, kept so that
+repeated runs do not read the file again.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Generic, TypeVar
 
 import cv2
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+N = TypeVar("N")
 
 NEAR = 0.02
 MEMORY_ENTRIES = 4
@@ -131,3 +138,31 @@ class ModelCache:
                 old.unlink(missing_ok=True)
         except OSError:
             pass  # the cache is an optimisation; a read-only home must not fail the run
+
+
+class LoadedWeights(Generic[N]):
+    """The network last loaded from a weights file, by (file, modification time, size, device).
+
+    ``load(path, device)`` reads a file (None = the engine's shipped weights, ``shipped()``'s path) and raises
+    UserError for a bad one. One network is kept: they are small, and users switch rarely."""
+
+    def __init__(self, load: Callable[[str | None, torch.device], N], shipped: Callable[[], Path]) -> None:
+        self._load, self._shipped = load, shipped
+        self._lock = threading.Lock()
+        self._kept: tuple[tuple, N] | None = None
+
+    def get(self, path: str | None, device: torch.device) -> N:
+        p = Path(path) if path else self._shipped()
+        try:
+            st = os.stat(p)
+            key = (str(p.resolve()), st.st_mtime_ns, st.st_size, str(device))
+        except OSError:
+            key = None  # missing: ``load`` says so
+        with self._lock:
+            if key is not None and self._kept is not None and self._kept[0] == key:
+                return self._kept[1]
+        net = self._load(path, device)
+        with self._lock:
+            if key is not None:
+                self._kept = (key, net)
+        return net

@@ -28,7 +28,9 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from core.engines.base import Capabilities, Event, InpaintRequest, Progress, Result, checked_inputs
+from core.engines.base import Capabilities, Event, Progress, Result
+from core.engines.options import EngineOptions, option
+from core.engines.region import RegionEngine, RegionJob
 from core.errors import Cancelled
 from core.masks import Box, checked_source, grow_box, hole_bbox, validate_mask
 from core.patch_stats import texture_mismatch
@@ -140,7 +142,7 @@ def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
 class _Job:
     """One image's region, prepared once and filled once per seed."""
 
-    image: np.ndarray  # float32 H x W x C, the whole image
+    image: np.ndarray  # float32 H x W x C, the whole image (a reference)
     box: Box  # the region the library works on
     hole: np.ndarray  # bool h x w
     allowed: np.ndarray | None  # bool h x w: the pixels the fill may copy, when a source restricts it
@@ -150,8 +152,9 @@ class _Job:
     span: float
 
     @classmethod
-    def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None) -> "_Job":
-        box = _region(mask, source)
+    def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None,
+                box: Box | None = None) -> "_Job":
+        box = box if box is not None else _region(mask, source)
         ys, xs = box.slices()
         crop, hole = image[ys, xs], mask[ys, xs]
         allowed = blocked = None
@@ -164,6 +167,7 @@ class _Job:
         return cls(image, box, hole, allowed, blocked, guide, lo, span)
 
     def fill(self, seed: int) -> np.ndarray:
+        """The region ``box`` filled with ``seed``: a new float32 h x w x C array, known pixels the image's."""
         lib = _library()
         if lib is None:
             raise RuntimeError("the PatchMatch native library is not available")
@@ -171,8 +175,7 @@ class _Job:
             lib.set_random_seed(seed % 2 ** 32)
             filled8 = lib.inpaint(self.guide, self.hole.astype(np.uint8), global_mask=self.blocked,
                                   patch_size=PATCH_SIZE)
-        ys, xs = self.box.slices()
-        crop = self.image[ys, xs]
+        crop = self.image[self.box.slices()]
         c = crop.shape[2]
         copies = None
         if self.allowed is not None or c not in (1, 3):
@@ -184,71 +187,75 @@ class _Job:
         else:
             direct = (self.lo + self.span * (filled8[self.hole].astype(np.float32) / 255.0)).astype(np.float32)
             values = direct[:, :1] if c == 1 else direct if c == 3 else np.concatenate([direct, copies[:, 3:]], 1)
-        out = self.image.copy()
-        region = out[ys, xs]
+        region = np.array(crop, np.float32)
         region[self.hole] = values
-        return out
+        return region
+
+
+def _checked(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    return image, validate_mask(mask, image.shape[:2])
 
 
 def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
                     source: np.ndarray | None = None) -> np.ndarray:
-    """Fill ``mask`` (bool H x W, True = fill) of ``image`` (float32 H x W x C in [0, 1], any C) with PatchMatch.
+    """Fill ``mask`` (bool H x W, True = fill) of ``image`` (float32 H x W x C in [0, 1], any C) with PatchMatch:
+    a new whole image (for benchmarks and tests; the engine works on the region only).
 
     ``source``: bool H x W, True where the fill may copy from (default: anywhere). Equal inputs and seeds give
     equal results. Known pixels of the result are the input's, bit for bit. Raises RuntimeError when the native
     library is unavailable (see ``available``)."""
-    image = np.asarray(image, np.float32)
-    if image.ndim == 2:
-        image = image[:, :, None]
-    mask = validate_mask(mask, image.shape[:2])
-    return _Job.prepare(image, mask, checked_source(source, mask)).fill(seed)
+    image, mask = _checked(image, mask)
+    job = _Job.prepare(image, mask, checked_source(source, mask))
+    return Result(job.fill(seed), job.box, base=image).composed()
 
 
 def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
-                 source: np.ndarray | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> list[np.ndarray]:
+                 source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
+                 box: Box | None = None) -> list[np.ndarray]:
     """The ``count`` best of ``pool`` PatchMatch fills (seeds ``seed`` ...), best first, ranked by how much the
     hole's patches look like the ring around it (core.patch_stats.texture_mismatch). The library's fills differ
     from seed to seed, and that score ranks them much as their distance to the truth does
-    (docs/engines/internal.md). Same arguments as ``patchmatch_fill``."""
-    image = np.asarray(image, np.float32)
-    if image.ndim == 2:
-        image = image[:, :, None]
-    mask = validate_mask(mask, image.shape[:2])
+    (docs/engines/internal.md). Same arguments as ``patchmatch_fill``; each fill is returned as the pixels of
+    ``box`` (default: the whole image)."""
+    image, mask = _checked(image, mask)
     job = _Job.prepare(image, mask, checked_source(source, mask))
-    ys, xs = job.box.slices()
     best: list[tuple[float, int, np.ndarray]] = []
     for k in range(max(pool, count)):
         if cancelled is not None and cancelled():
             raise Cancelled()
-        out = job.fill(seed + k)
-        best.append((texture_mismatch(out[ys, xs], job.hole), k, out))
-        best = sorted(best, key=lambda e: e[:2])[:count]  # keep only what is returned: fills are whole images
-    return [out for _, _, out in best]
+        region = job.fill(seed + k)
+        best.append((texture_mismatch(region, job.hole), k, region))
+        best = sorted(best, key=lambda e: e[:2])[:count]
+    want = box if box is not None else Box(0, 0, *mask.shape)
+    return [Result(region, job.box, base=image).crop(want) for _, _, region in best]
 
 
-class PatchMatchEngine:
-    """Request options: ``source`` (bool H x W, True = the fill may copy from here)."""
+@dataclass(frozen=True)
+class PatchMatchOptions(EngineOptions):
+    source: np.ndarray | None = option(None, "bool H x W sampling area: the fill copies only from here")
 
+
+class PatchMatchEngine(RegionEngine):
     name = "patchmatch"
+    Options = PatchMatchOptions
 
-    def __init__(self, capabilities: Capabilities) -> None:
-        self.capabilities = capabilities
+    def region(self, mask: np.ndarray, opts: PatchMatchOptions) -> Box:
+        return _region(mask, checked_source(opts.source, mask))
 
-    def run(self, request: InpaintRequest) -> Iterator[Event]:
-        image, mask = checked_inputs(request, self.name, 1)
-        source = checked_source(request.options.get("source"), mask)
-        n = max(1, int(request.variants))
+    def fill(self, job: RegionJob, opts: PatchMatchOptions) -> Iterator[Event]:
+        n = job.variants
         yield Progress("fill", 0, n, self.capabilities.title)
-        job = _Job.prepare(image, mask, source)
-        b = job.box
+        pm = _Job.prepare(job.image, job.mask, checked_source(opts.source, job.mask), job.box)
         for v in range(n):
-            if request.cancelled():
+            if job.request.cancelled():
                 raise Cancelled()
-            seed = request.seed + v
-            out = job.fill(seed)
+            seed = job.request.seed + v
+            region = pm.fill(seed)
             yield Progress("fill", v + 1, n, "done" if v + 1 == n else f"variant {v + 1}/{n}")
-            yield Result(out, v, {"engine": self.name, "region": (b.y0, b.x0, b.y1, b.x1), "seed": seed})
+            yield job.result(region, v, {"seed": seed})
 
 
 def register(registry) -> None:

@@ -1,29 +1,41 @@
 """The seam-harmonisation request options that engines with ``harmonizes_seams`` share, and the fixer they apply.
 
-Options: ``seam`` ('final' | 'steps' | 'off'), ``seam_radius`` (local-mean radius, default
-core.seam.DEFAULT_RADIUS), ``seam_channels`` (channels shifted with plain local means; default all but the
-trimmed ones) and ``seam_trimmed`` (channels shifted together with trimmed local means, e.g. a normal map's).
+The options are the fields of ``SeamOptions``, which such an engine's options class derives from.
 What the harmonisation does and why: core.seam.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Mapping
 
 import torch
 
-from core.engines.base import whole_option
+from core.engines.options import EngineOptions, option, parse_options
 from core.errors import UserError
 from core.seam import DEFAULT_RADIUS, TRIM_KEEP, harmonize
 
 SEAM_MODES = ("final", "steps", "off")
 
 
-def _channel_list(opts: dict, key: str, channels: int) -> list[int] | None:
-    chosen = opts.get(key)
+@dataclass(frozen=True)
+class SeamOptions(EngineOptions):
+    """The options of an engine with ``harmonizes_seams``."""
+
+    seam: Literal["final", "steps", "off"] | None = option(
+        None, "gradient-domain harmonisation of the fill with its surroundings (core.seam): on the result (final), "
+              "on every step's estimate (steps) or off; None = the engine's default")
+    seam_radius: int = option(DEFAULT_RADIUS, "radius (px) of the local means the harmonisation matches", lo=0, hi=64)
+    seam_channels: tuple[int, ...] | None = option(
+        None, "the channels it may shift with plain local means; None = all but the trimmed ones")
+    seam_trimmed: tuple[int, ...] | None = option(
+        None, "channels shifted together with trimmed local means (core.seam.inlier_weights): material mode puts a "
+              "normal map's channels here, so that its grooves do not tilt the fill; None = none")
+
+
+def _channel_list(chosen, key: str, channels: int) -> list[int] | None:
     if chosen is None:
         return None
-    if not isinstance(chosen, (list, tuple)) or not all(
-            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < channels for k in chosen):
+    if not all(0 <= k < channels for k in chosen):
         raise UserError(f"{key} must list channel indices between 0 and {channels - 1}")
     return sorted(set(chosen))
 
@@ -36,15 +48,17 @@ class SeamSettings:
     trimmed: list[int]  # channels shifted together with trimmed local means
 
 
-def seam_settings(opts: dict, channels: int, off: bool = False, default: str = "final") -> SeamSettings:
-    """The request's seam harmonisation; bad values -> UserError. ``off``: the engine has no seam to speak
-    of for this request (scattered holes), whatever was asked."""
-    mode = opts.get("seam", default)
-    if mode not in SEAM_MODES:
-        raise UserError(f"unknown seam '{mode}' (use {', '.join(SEAM_MODES)})")
-    radius = whole_option(opts, "seam_radius", DEFAULT_RADIUS, 0, 64)
-    trimmed = _channel_list(opts, "seam_trimmed", channels) or []
-    plain = _channel_list(opts, "seam_channels", channels)
+def seam_settings(opts: SeamOptions | Mapping, channels: int, off: bool = False,
+                  default: str = "final") -> SeamSettings:
+    """The seam harmonisation of parsed options (or of a dict of them, parsed here) for ``channels`` channels;
+    channel indices out of range -> UserError. ``off``: the engine has no seam to speak of for this request
+    (scattered holes), whatever was asked."""
+    if not isinstance(opts, SeamOptions):
+        opts = parse_options(SeamOptions, opts, "seam harmonisation")
+    mode = opts.seam or default
+    radius = opts.seam_radius
+    trimmed = _channel_list(opts.seam_trimmed, "seam_trimmed", channels) or []
+    plain = _channel_list(opts.seam_channels, "seam_channels", channels)
     if plain is None and trimmed:
         plain = [k for k in range(channels) if k not in trimmed]
     elif plain is not None:

@@ -48,6 +48,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from core.diffusion.samplers import DDRM_ETA
 from core.fewshot.esdiff_model import impt, mpt, view_weights
 from core.lowrank import HANKEL_RANK, OVERLAP, TILE, lowrank_complete, tiled_map
 from core.nonlocal_lowrank import nonlocal_complete, thresholds
@@ -55,7 +56,6 @@ from core.nonlocal_lowrank import nonlocal_complete, thresholds
 SIGMA_MIN = 0.01
 SIGMA_MAX = 378.0
 SNR = 0.075
-DDRM_ETA = 0.85
 
 ScoreFn = Callable[[torch.Tensor, float], torch.Tensor]
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.engines.base import Loss, Preview, Progress, Result
 from core.errors import UserError
-from core.masks import Box, validate_mask
+from core.masks import Box, hole_bbox, validate_mask
 from core.material import normals as nm
 from core.material.mapset import ChannelPlan, MapSet, merge_maps, plan_channels, stack, unstack
 
@@ -90,8 +90,9 @@ class MaterialRepair:
         self.mask = validate_mask(mask, (mapset.height, mapset.width))
         # Channels that are constant or copies on the known pixels need no model: unstack fills them.
         self.plan = plan_channels(mapset, ~self.mask)
-        stacked = stack(mapset, self.plan)
-        self.filled = stacked.copy()
+        # The stack is the engines' input and, as results come in, holds them: one float copy of the set. A joint
+        # job takes every column, so it gets the stack itself.
+        self.filled = stacked = stack(mapset, self.plan)
         groups = ([("", list(range(len(mapset.maps))), self.plan)] if not separate else
                   [(m.name, [i], _split_for_map(self.plan, i)) for i, m in enumerate(mapset.maps)])
         self.jobs: list[MaterialJob] = []
@@ -102,7 +103,8 @@ class MaterialRepair:
             if caps.max_channels is not None and len(cols) > caps.max_channels:
                 raise UserError(f"engine '{engine}' takes at most {caps.max_channels} channels; this material "
                                 f"stacks {len(cols)} (try --separate or the internal engine)")
-            self.jobs.append(MaterialJob(label, idx, cols, np.ascontiguousarray(stacked[:, :, cols]), sub))
+            image = stacked if cols == list(range(stacked.shape[2])) else np.ascontiguousarray(stacked[:, :, cols])
+            self.jobs.append(MaterialJob(label, idx, cols, image, sub))
         self.info: dict = {"engine": engine, "mode": "separate" if separate else "joint",
                            "channels": self.plan.n_model, "runs": []}
 
@@ -135,11 +137,15 @@ class MaterialRepair:
         return _tidy_normals(self.mapset, dict(zip(job.map_indices, unstack(region, sub_maps, job.plan))))
 
     def set_result(self, job: MaterialJob, result: Result) -> None:
-        self.filled[:, :, job.columns] = result.image
+        """``result`` (its region) into the job's columns of ``filled``."""
+        ys, xs = result.box.slices()
+        self.filled[ys, xs, job.columns] = result.region
         self.info["runs"].append({"maps": [self.mapset.maps[j].name for j in job.map_indices], **result.info})
 
     def finish(self) -> MaterialResult:
-        repaired = merge_maps(self.mapset, unstack(self.filled, self.mapset, self.plan), self.mask)
+        """The repaired map set: ``filled`` merged into copies of the maps within the hole's bounding box."""
+        box = hole_bbox(self.mask)
+        repaired = merge_maps(self.mapset, unstack(self.filled[box.slices()], self.mapset, self.plan), self.mask, box)
         return MaterialResult(repaired, self.info)
 
 

@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from core.errors import UserError
-from core.io import (EIGHT_BIT_ONLY, READ_EXTENSIONS, WRITE_EXTENSIONS, ImageData, load_image, merge_result,
+from core.io import (EIGHT_BIT_ONLY, READ_EXTENSIONS, WRITE_EXTENSIONS, ImageData, from_float, load_image, merge_into,
                      save_image, to_float)
+from core.masks import Box
 from core.material import normals as nm
 from core.material.names import (DX, GL, KIND_ORDER, KIND_TOKENS, NORMAL, OTHER, SRGB_KINDS, convention_hint,
                                  detect_kind)
@@ -212,29 +213,35 @@ def _native_continuous(img: ImageData, values: np.ndarray) -> np.ndarray:
     return img.float_lo + np.clip(values, 0.0, 1.0) * (img.float_hi - img.float_lo)
 
 
-def _merge_normal(img: ImageData, values: np.ndarray, mask: np.ndarray) -> ImageData:
-    """Inpainted normals renormalised to unit length inside the hole; known pixels untouched."""
-    out = img.pixels.copy()
-    native = _native_continuous(img, values)[mask][:, :3]
+def _merge_normal(img: ImageData, values: np.ndarray, hole: np.ndarray) -> None:
+    """Inpainted normals renormalised to unit length inside ``hole``, written into ``img``'s pixels (the same
+    size as ``values`` and ``hole``) in place; known pixels untouched."""
+    native = _native_continuous(img, values[hole])[:, :3]
     signed = img.dtype == np.float32 and float(img.float_lo[:3].min()) < -1e-3  # float maps may store n itself
     vec = nm.unit(native if signed else native * 2.0 - 1.0)
     if img.dtype == np.uint8 or img.dtype == np.uint16:
         codes = nm.quantise_unit(vec, int(np.iinfo(img.dtype).max)).astype(img.dtype)
     else:
         codes = (vec if signed else vec * 0.5 + 0.5).astype(np.float32)
-    filled = out[mask]
+    filled = img.pixels[hole]
     filled[:, :3] = codes
     if img.channels > 3:  # an alpha next to the normal: as the engine gave it
-        filled[:, 3:] = merge_result(img, values, mask).pixels[mask][:, 3:]
-    out[mask] = filled
-    return ImageData(out, img.path, img.float_lo, img.float_hi)
+        filled[:, 3:] = from_float(img, values[hole])[:, 3:]
+    img.pixels[hole] = filled
 
 
-def merge_maps(mapset: MapSet, filled: Sequence[np.ndarray], mask: np.ndarray) -> MapSet:
-    """Per-map float results -> a new MapSet at native depth: known pixels exact, normals unit length."""
+def merge_maps(mapset: MapSet, filled: Sequence[np.ndarray], mask: np.ndarray, box: Box | None = None) -> MapSet:
+    """Per-map float results of ``box`` (default: the whole image) -> a new MapSet at native depth: known pixels
+    exact, normals unit length. Only the native pixels are copied; the results are merged into the copies."""
+    box = box or Box(0, 0, mapset.height, mapset.width)
+    hole = mask[box.slices()]
     maps = []
     for m, vals in zip(mapset.maps, filled):
-        img = _merge_normal(m.image, vals, mask) if m.is_normal else merge_result(m.image, vals, mask)
+        img = ImageData(m.image.pixels.copy(), m.image.path, m.image.float_lo, m.image.float_hi)
+        if m.is_normal:
+            _merge_normal(ImageData(img.pixels[box.slices()], None, img.float_lo, img.float_hi), vals, hole)
+        else:
+            merge_into(img, vals, mask, box)
         maps.append(replace(m, image=img))
     return MapSet(maps, mapset.folder)
 
