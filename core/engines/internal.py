@@ -37,7 +37,7 @@ from core.engines.region import RegionEngine, RegionJob, pick_region, refine_eve
 from core.engines.seam_options import SeamFixer, SeamSettings, seam_settings
 from core.engines.train_set import TrainSet, checked_references, checked_share, teaching_digest, train_set
 from core.errors import Cancelled
-from core.masks import Box, checked_source, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
+from core.masks import Box, checked_source, context_margin, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
 from core.patch_stats import restore_detail, texture_mismatch
 
@@ -47,9 +47,7 @@ GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start 
 
 def train_region(mask: np.ndarray) -> Box:
     """Where training crops come from: the hole's neighbourhood, wide enough to hold the image's texture."""
-    box = hole_bbox(mask)
-    margin = int(max(256, 1.5 * max(box.height, box.width)))
-    return grow_box(box, margin, mask.shape, multiple=8)
+    return pick_region(mask, lambda box: int(max(256, 1.5 * max(box.height, box.width))), 8)
 
 
 def sample_region(mask: np.ndarray) -> Box:

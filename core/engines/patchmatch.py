@@ -30,9 +30,9 @@ import numpy as np
 
 from core.engines.base import Capabilities, Event, Progress, Result
 from core.engines.options import EngineOptions, option
-from core.engines.region import RegionEngine, RegionJob
+from core.engines.region import RegionEngine, RegionJob, pick_region
 from core.errors import Cancelled
-from core.masks import Box, checked_source, grow_box, hole_bbox, validate_mask
+from core.masks import Box, checked_source, hole_bbox, validate_mask
 from core.patch_stats import texture_mismatch
 
 PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
@@ -67,8 +67,7 @@ def region_margin(box: Box) -> int:
 
 
 def _region(mask: np.ndarray, source: np.ndarray | None) -> Box:
-    box = hole_bbox(mask)
-    roi = grow_box(box, region_margin(box), mask.shape, multiple=1)
+    roi = pick_region(mask, region_margin)
     if source is not None:
         usable = source & ~mask
         ys, xs = roi.slices()
