@@ -122,11 +122,10 @@ class MaterialRepair:
     def engine_options(self, job: MaterialJob) -> dict:
         """Engine options this map set implies for ``job``; a caller's own options take precedence."""
         caps = self.registry.capabilities(self.engine)
+        # The recipe is the engine's choice, as for an image: the internal engine's patch recipe starts from a
+        # PatchMatch fill that copies every map from the same source pixel, so the maps stay coherent
+        # (docs/material.md has the measurements against the paper's noise recipe).
         options: dict = {}
-        if "noise" in caps.recipes:
-            # Map sets keep the recipe bench.material measured (docs/material.md); the patch recipe's PatchMatch
-            # start sees a 3-channel projection of the stack and is measured there only as an option.
-            options["recipe"] = "noise"
         if caps.harmonizes_seams:
             plain, trimmed = self.seam_columns(job)
             options.update(seam_channels=plain, seam_trimmed=trimmed)
