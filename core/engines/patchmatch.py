@@ -37,6 +37,10 @@ from core.patch_stats import texture_mismatch
 
 PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
 RING = PATCH_SIZE  # with a source: context kept around the hole (px), a patch radius
+# With a source that makes up at least this share of that ring, the ring's other pixels join the library's hole
+# (filled, never copied) and the library copies from the source alone: a fill of the library's own quality. Below
+# it, the hole would lose its context, so the ring stays and every hole pixel is re-copied from the source.
+MIN_SOURCE_CONTEXT = 0.25
 # Nearest-neighbour search for the channels the library does not see: at most this many (hole pixel, candidate)
 # pairs, so a large hole compares against a random subsample of the known pixels (never fewer than MIN_CANDIDATES).
 PAIR_BUDGET = 40_000_000
@@ -146,6 +150,8 @@ class _Job:
     hole: np.ndarray  # bool h x w
     allowed: np.ndarray | None  # bool h x w: the pixels the fill may copy, when a source restricts it
     blocked: np.ndarray | None  # uint8 h x w: the library's global mask, or None
+    lib_hole: np.ndarray  # uint8 h x w: what the library fills (the hole, or more with a source)
+    recopy: bool  # every hole pixel is re-copied from the source afterwards (see MIN_SOURCE_CONTEXT)
     guide: np.ndarray  # uint8 h x w x 3
     lo: float
     span: float
@@ -157,13 +163,19 @@ class _Job:
         ys, xs = box.slices()
         crop, hole = image[ys, xs], mask[ys, xs]
         allowed = blocked = None
+        lib_hole, recopy = hole, False
         if source is not None:
             allowed = source[ys, xs] & ~hole
             ring = cv2.dilate(hole.astype(np.uint8), np.ones((2 * RING + 1, 2 * RING + 1), np.uint8)).astype(bool)
-            off = ~allowed & ~ring
+            context = ring & ~hole
+            if allowed[context].mean() >= MIN_SOURCE_CONTEXT:
+                lib_hole = hole | (context & ~allowed)
+                off = ~allowed & ~lib_hole
+            else:
+                off, recopy = ~allowed & ~ring, True
             blocked = off.astype(np.uint8) if off.any() else None
         guide, lo, span = _guide(crop, ~hole)
-        return cls(image, box, hole, allowed, blocked, guide, lo, span)
+        return cls(image, box, hole, allowed, blocked, lib_hole.astype(np.uint8), recopy, guide, lo, span)
 
     def fill(self, seed: int) -> np.ndarray:
         """The region ``box`` filled with ``seed``: a new float32 h x w x C array, known pixels the image's."""
@@ -172,16 +184,16 @@ class _Job:
             raise RuntimeError("the PatchMatch native library is not available")
         with _native_lock:
             lib.set_random_seed(seed % 2 ** 32)
-            filled8 = lib.inpaint(self.guide, self.hole.astype(np.uint8), global_mask=self.blocked,
+            filled8 = lib.inpaint(self.guide, self.lib_hole, global_mask=self.blocked,
                                   patch_size=PATCH_SIZE)
         crop = self.image[self.box.slices()]
         c = crop.shape[2]
         copies = None
-        if self.allowed is not None or c not in (1, 3):
+        if self.recopy or c not in (1, 3):
             sy, sx = _nearest_known(filled8, self.hole, self.allowed if self.allowed is not None else ~self.hole,
                                     seed)
             copies = crop[sy, sx]
-        if self.allowed is not None or c not in (1, 3, 4):
+        if self.recopy or c not in (1, 3, 4):
             values = copies  # every channel from real (source) pixels
         else:
             direct = (self.lo + self.span * (filled8[self.hole].astype(np.float32) / 255.0)).astype(np.float32)
