@@ -98,11 +98,13 @@ def load_image(path: str | os.PathLike) -> ImageData:
     if raw.size == 0:
         raise UserError(f"cannot read {p}: the file is empty")
     arr = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    del raw  # the file's bytes: not needed beside the pixels
     if arr is None:
         raise UserError(f"cannot read {p}: not an image or a corrupt/unsupported file")
-    if arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha arrives as 2 channels from some decoders
-        pass
-    arr = np.ascontiguousarray(_bgr_to_rgb(arr))
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.flags.c_contiguous:  # in place: no second copy
+        cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA, dst=arr)
+    else:
+        arr = np.ascontiguousarray(_bgr_to_rgb(arr))
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
         raise UserError(f"cannot read {p}: {arr.shape[1]}x{arr.shape[0]} is too large")
     if arr.dtype == np.uint8 or arr.dtype == np.uint16:
@@ -206,7 +208,7 @@ def _current_umask() -> int:
     return mask
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
+def write_bytes_atomic(path: Path, data: bytes | np.ndarray) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync, then rename over ``path``: a reader never
     sees half a file and a failure (disk full, Ctrl+C) leaves the old file and no temp file behind. The new
     file gets the old one's permissions, or the usual new-file mode (mkstemp alone would make it 0600)."""
@@ -246,7 +248,7 @@ def save_image(path: str | os.PathLike, img: ImageData) -> Path:
         ok = False
     if not ok:
         raise UserError(f"cannot write {p}: the encoder refused this image")
-    return write_bytes_atomic(p, buf.tobytes())
+    return write_bytes_atomic(p, buf)
 
 
 def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
