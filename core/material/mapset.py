@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.io import (EIGHT_BIT_ONLY, READ_EXTENSIONS, WRITE_EXTENSIONS, ImageData, from_float, load_image, merge_into,
-                     save_image, to_float)
+                     row_bands, save_image, to_float)
 from core.masks import Box
 from core.material import normals as nm
 from core.material.names import (DX, GL, KIND_ORDER, KIND_TOKENS, NORMAL, OTHER, SRGB_KINDS, convention_hint,
@@ -151,22 +151,39 @@ class ChannelPlan:
         return [e[1] for e in self.entries[map_index] if e[0] == "model"]
 
 
+def _bands(m: MaterialMap) -> Iterable[tuple[int, int, np.ndarray]]:
+    """A map's values (as ``MaterialMap.values``) in bands of rows: (y0, y1, float32 rows)."""
+    for y0, y1 in row_bands(m.image.height):
+        yield y0, y1, to_float(m.image, Box(y0, 0, y1, m.image.width))
+
+
 def plan_channels(mapset: MapSet, known: np.ndarray | None = None) -> ChannelPlan:
     """Decide which channels the model sees, judged on the ``known`` pixels (all pixels when None).
 
     With a mask, a channel that is constant (or a copy) on the known pixels is filled as such in the hole:
-    that is the repair a user wants for a uniform specular map or a gray map saved as RGB."""
+    that is the repair a user wants for a uniform specular map or a gray map saved as RGB. The maps are read in
+    bands of rows, never whole as floats."""
     entries, k = [], 0
     for m in mapset.maps:
-        vals = m.values()
-        ref = vals[known] if known is not None else vals.reshape(-1, vals.shape[2])
-        row: list[tuple] = []
-        for c in range(vals.shape[2]):
-            col = ref[:, c]
-            if col.size and col.min() == col.max():
-                row.append(("const", float(col[0])))
+        n = m.image.channels
+        lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+        first = None  # the first known pixel's values
+        equal = np.ones((n, n), bool)  # channels equal on every known pixel so far
+        for y0, y1, vals in _bands(m):
+            ref = vals[known[y0:y1]] if known is not None else vals.reshape(-1, n)
+            if not len(ref):
                 continue
-            same = next((c0 for c0 in range(c) if row[c0][0] == "model" and np.array_equal(ref[:, c0], col)), None)
+            first = ref[0].copy() if first is None else first
+            lo, hi = np.minimum(lo, ref.min(axis=0)), np.maximum(hi, ref.max(axis=0))
+            for c in range(n):
+                for c0 in range(c):
+                    equal[c0, c] = equal[c0, c] and np.array_equal(ref[:, c0], ref[:, c])
+        row: list[tuple] = []
+        for c in range(n):
+            if first is not None and lo[c] == hi[c]:
+                row.append(("const", float(first[c])))
+                continue
+            same = next((c0 for c0 in range(c) if row[c0][0] == "model" and equal[c0, c]), None)
             if same is not None:
                 row.append(("copy", same))
             else:
@@ -181,10 +198,10 @@ def stack(mapset: MapSet, plan: ChannelPlan | None = None) -> np.ndarray:
     plan = plan or plan_channels(mapset)
     out = np.empty((mapset.height, mapset.width, plan.n_model), np.float32)
     for m, row in zip(mapset.maps, plan.entries):
-        vals = m.values()
-        for c, e in enumerate(row):
-            if e[0] == "model":
-                out[:, :, e[1]] = vals[:, :, c]
+        for y0, y1, vals in _bands(m):
+            for c, e in enumerate(row):
+                if e[0] == "model":
+                    out[y0:y1, :, e[1]] = vals[:, :, c]
     return out
 
 
