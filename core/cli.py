@@ -1,13 +1,16 @@
 """The headless command line: the parser built from ``core.commands.COMMANDS`` and ``main``, which runs one
 subcommand of DESIGN.md's CLI contract.
 
-Bad input -> exit 2 with one ``error:`` line on stderr and nothing written. Progress goes to stderr;
-on success the only thing printed on stdout is the output path.
+Bad input -> exit 2 with one ``error:`` line on stderr and nothing written; out of memory or any other
+failure (an engine raising mid-run) -> exit 1 with one ``error:`` line, no traceback unless REWEAVE_TRACEBACK
+is set. Progress goes to stderr; on success the only thing printed on stdout is the output path.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 
 from core.cli_common import EXIT_FAIL, EXIT_USAGE
 from core.commands import BY_NAME, COMMANDS
@@ -41,4 +44,9 @@ def main(argv: list[str]) -> int:
         return 130
     except MemoryError:
         print("error: out of memory; try a smaller image or hole, or the 'fast' preset", file=sys.stderr)
+        return EXIT_FAIL
+    except Exception as exc:  # an engine failing mid-run, or a bug: one line, exit 1 (outputs are written atomically)
+        if os.environ.get("REWEAVE_TRACEBACK"):
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {exc} (REWEAVE_TRACEBACK=1 shows where)", file=sys.stderr)
         return EXIT_FAIL
