@@ -10,7 +10,8 @@ Generates, in a temp folder (removed afterwards unless --keep), at ``--size`` an
 - a material folder of four maps: base colour (8-bit RGB), normal (8-bit RGB, from the height field), roughness
   (8-bit gray) and height (16-bit gray).
 
-Then it measures, each case in its own subprocess (peak RSS from ``os.wait4``'s rusage of that child alone):
+Then it measures, each case in its own subprocess (peak RSS from ``os.wait4``'s rusage of that child, started by
+a small launcher so that the peak is the case's alone):
 
 - ``main.py inpaint`` on either image with each engine of ``--engines`` (internal runs ``--preset fast``);
 - ``main.py inpaint-material`` on the four maps with each engine of ``--material-engines``;
@@ -29,10 +30,10 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +57,13 @@ def _field(y0: int, y1: int, w: int, phase: float, seed: int):
 
 
 def _write(path: Path, size: int, channels: int, dtype, kind: str = "colour") -> Path:
-    """Write a generated size x size image (RGB(A) order) with cv2, built in bands of rows."""
+    """Write a generated size x size image (RGB(A) order) with cv2, built in bands of rows (kept when it exists:
+    a --keep folder from an earlier run)."""
     import cv2
     import numpy as np
+
+    if path.exists():
+        return path
 
     top = np.iinfo(dtype).max
     px = np.empty((size, size, channels), dtype)
@@ -165,22 +170,33 @@ class Measured:
     stderr: str
 
 
-def measure(cmd: list[str], timeout: float, env: dict) -> Measured:
-    """Run ``cmd``; its exit status, peak RSS (this child alone, via wait4) and wall time."""
+# A child's rusage counts, as its peak, the RSS of the process it was forked from: a child of this process (big
+# after generating the inputs) would start at this process's own peak. So each case is started by a small
+# launcher whose rusage of its child is that case's alone.
+LAUNCHER = ("import json, os, subprocess, sys\n"
+            "p = subprocess.Popen(sys.argv[2:])\n"
+            "_, status, usage = os.wait4(p.pid, 0)\n"
+            "open(sys.argv[1], 'w').write(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))\n")
+
+
+def measure(cmd: list[str], timeout: float, env: dict, usage_file: Path) -> Measured:
+    """Run ``cmd`` through the launcher; its exit status, peak RSS (that process alone) and wall time."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=err)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(usage_file), *cmd], cwd=str(REPO), env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    return Measured(proc.returncode, usage.ru_maxrss * 1024, wall, {}, stderr)
+    if not usage_file.exists():
+        return Measured(-9, 0, wall, {}, stderr + f"\n(killed after {timeout:.0f} s)")
+    rc, max_kib = json.loads(usage_file.read_text())
+    return Measured(rc, max_kib * 1024, wall, {}, stderr)
 
 
 def run_case(case: Case, inp: Inputs, root: Path, timeout: float) -> Measured:
@@ -189,7 +205,7 @@ def run_case(case: Case, inp: Inputs, root: Path, timeout: float) -> Measured:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "QT_QPA_PLATFORM": "offscreen"}
     env["REWEAVE_CACHE_DIR"] = str(out / "cache")  # no trained model reused between cases
     try:
-        m = measure(case.argv(inp, out, report), timeout, env)
+        m = measure(case.argv(inp, out, report), timeout, env, out / "usage.json")
         if report.exists():
             m.report = json.loads(report.read_text())
     finally:
