@@ -31,7 +31,9 @@ class VariantStrip(QListWidget):
     def add_variant(self, index: int, rgba: np.ndarray) -> None:
         pm = QPixmap.fromImage(RgbaBuffer.from_array(rgba).qimage.copy())
         pm = pm.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        item = QListWidgetItem(QIcon(pm), f"#{index + 1}")
+        icon = QIcon(pm)
+        icon.addPixmap(pm, QIcon.Mode.Selected)  # else the style tints the picked thumbnail with the highlight
+        item = QListWidgetItem(icon, f"#{index + 1}")
         item.setData(Qt.ItemDataRole.UserRole, index)
         self._quiet = True
         self.addItem(item)
