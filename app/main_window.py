@@ -60,7 +60,6 @@ class MainWindow(QMainWindow):
         self.controller = RunController(self)
         self.inpaint_dock = InpaintDock(self.registry, self.settings, self)
         self.panel = self.inpaint_dock.panel
-        self.stop_button = self.inpaint_dock.stop_button  # bench.gui_responsiveness clicks it
         self.material_view = MaterialView(self)
         self.image_mode = ImageMode(self)
         self.material_mode = MaterialMode(self, self.material_view)
@@ -288,15 +287,6 @@ class MainWindow(QMainWindow):
 
     def is_busy(self) -> bool:
         return self.controller.is_running()
-
-    @property
-    def request_overrides(self) -> dict:
-        """Request fields merged over the panel's choices (scripted runs: benchmarks, tests)."""
-        return self.session.overrides
-
-    @request_overrides.setter
-    def request_overrides(self, value: dict) -> None:
-        self.session.overrides = dict(value)
 
     def show_train_dialog(self):
         """The (one) dialog that trains a few-shot engine on a folder; its weights join the engine panel."""

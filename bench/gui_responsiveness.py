@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"preset": "fast", "options": {"cache": False}}
     if args.train_steps:
         overrides["train_steps"] = args.train_steps
-    win.request_overrides = overrides
+    win.session.overrides = overrides
 
     stage = {"name": "idle"}
     win.controller.progress.connect(lambda ev: stage.__setitem__("name", ev.stage))
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     # --- 2. Stop while training, and while sampling -------------------------------------------------------
     stops = []
     for where, extra in (("train", {}), ("sample", {"train_steps": 20})):
-        win.request_overrides = {**overrides, **extra}
+        win.session.overrides = {**overrides, **extra}
         while win.doc.history.can_undo():  # back to the sample with its mask
             win.undo()
         stage["name"] = "idle"
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait_until(lambda: False, 1.5)  # let it run a moment in that stage
         before = win.doc.image.pixels.copy()
         t_stop = time.monotonic()
-        win.stop_button.click()
+        win.inpaint_dock.stop_button.click()
         _wait_until(lambda: not win.is_busy(), 60)
         idle_after = time.monotonic() - t_stop
         unchanged = np.array_equal(before, win.doc.image.pixels)

@@ -51,23 +51,23 @@ def test_stop_during_internal_run_returns_to_idle_image_unchanged(window, tmp_pa
     mask = _paint_box(window, 16, 16, 28, 30)
     mask_before = window.doc.mask.copy()
     select_engine(window, "internal")
-    window.request_overrides = {"preset": "fast", "train_steps": 5000, "steps": 5,
+    window.session.overrides = {"preset": "fast", "train_steps": 5000, "steps": 5,
                                 "options": {"cache": False, "preview_every": 0.0}}
     losses = []
     window.controller.loss.connect(losses.append)
     assert window.inpaint()
-    assert window.is_busy() and not window.action("inpaint").isEnabled() and window.stop_button.isEnabled()
+    assert window.is_busy() and not window.action("inpaint").isEnabled() and window.inpaint_dock.stop_button.isEnabled()
     qtbot.waitUntil(lambda: len(losses) >= 1, timeout=30000)  # really training
     assert window.inpaint_dock.loss_plot.values
     t0 = time.monotonic()
-    window.stop_button.click()
+    window.inpaint_dock.stop_button.click()
     wait_idle(qtbot, window, 10000)
     assert time.monotonic() - t0 < 5
     assert window.controller.stop_requested_at is not None  # Stop went through the worker
     assert np.array_equal(window.doc.image.pixels, px)
     assert np.array_equal(window.doc.mask, mask_before)
     assert window.inpaint_dock.stage_label.text() == "Stopped"
-    assert window.action("inpaint").isEnabled() and not window.stop_button.isEnabled()
+    assert window.action("inpaint").isEnabled() and not window.inpaint_dock.stop_button.isEnabled()
     assert not window.canvas.has_preview() and window.canvas.editable
     assert len(window.doc.history) == 1  # only the test's mask step
     assert mask.any()
@@ -79,7 +79,7 @@ def test_internal_short_run_previews_variants_and_undo(window, tmp_path, qtbot, 
     window.open_path(path)
     mask = _paint_box(window, 14, 14, 24, 26)
     select_engine(window, "internal")
-    window.request_overrides = {"preset": "fast", "train_steps": 10, "steps": 3, "variants": 2,
+    window.session.overrides = {"preset": "fast", "train_steps": 10, "steps": 3, "variants": 2,
                                 "options": {"cache": False, "preview_every": 0.0}}
     frames = []
     window.controller.preview.connect(frames.append)
@@ -152,7 +152,7 @@ def test_user_error_from_engine_has_its_message(window, rgb_file, errors, qtbot)
     window.doc.set_mask(np.ones(window.doc.shape, bool), "all")
     select_engine(window, "telea")
     select_engine(window, "internal")
-    window.request_overrides = {"train_steps": 1, "steps": 1}
+    window.session.overrides = {"train_steps": 1, "steps": 1}
     with qtbot.waitSignal(window.controller.finished, timeout=10000):
         window.inpaint()
     assert errors and errors[0][0] == "Cannot inpaint" and "whole image" in errors[0][1]
