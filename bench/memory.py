@@ -44,6 +44,7 @@ GB = 1e9
 HOLE_H, HOLE_W = 60, 200
 BRUSH = HOLE_H  # the window's stroke: a brush this wide dragged over the hole's length
 STROKES = 3
+STROKE_EVENTS = 42  # a press, 40 moves and a release
 
 
 # ---- generated inputs ---------------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
     def note(stage: str) -> None:
         rep["rss"][stage], rep["hwm"][stage] = _rss()
 
-    beat = {"last": 0.0, "stage": "", "gaps": {}}
+    beat = {"last": 0.0, "stage": "", "gaps": {}, "long": []}
     heartbeat = QTimer()
     heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
     heartbeat.setInterval(5)
@@ -307,7 +308,10 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
     def tick() -> None:
         now = time.perf_counter()
         if beat["stage"] and beat["last"]:
-            beat["gaps"].setdefault(beat["stage"], []).append((now - beat["last"]) * 1000 - 5)
+            gap = (now - beat["last"]) * 1000 - 5
+            beat["gaps"].setdefault(beat["stage"], []).append(gap)
+            if gap > 50 and beat["stage"].startswith("paint"):  # where in the stroke: events still to send
+                beat["long"].append((beat["stage"], len(queue), round(gap)))
         beat["last"] = now
 
     heartbeat.timeout.connect(tick)
@@ -331,7 +335,7 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
     canvas.set_brush_size(BRUSH)
     y0, x0, y1, x1 = hole_box(size)
     yc = (y0 + y1) / 2
-    xs = [x0 + BRUSH / 2 + i * (x1 - x0 - BRUSH) / 40 for i in range(41)]
+    xs = [x0 + BRUSH / 2 + i * (x1 - x0 - BRUSH) / (STROKE_EVENTS - 2) for i in range(STROKE_EVENTS - 1)]
     events = ([(QEvent.Type.MouseButtonPress, xs[0])] + [(QEvent.Type.MouseMove, x) for x in xs[1:]]
               + [(QEvent.Type.MouseButtonRelease, xs[-1])])
     queue: list = []
@@ -366,7 +370,7 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
     combo = win.panel.engine_combo
     combo.setCurrentIndex(combo.findData(engine))
     if engine == "internal":
-        win.request_overrides = {"preset": "fast", "options": {"cache": False}}
+        win.session.overrides = {"preset": "fast", "options": {"cache": False}}
     beat["stage"] = "inpaint"
     t0 = time.perf_counter()
     started = win.inpaint()
@@ -386,6 +390,7 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
         note(verb)
     heartbeat.stop()
     rep["stall_ms"] = {k: max(v) for k, v in beat["gaps"].items()}
+    rep["long_paint_stalls"] = beat["long"]
     rep["peak_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     report.write_text(json.dumps(rep))
     win.close()
@@ -533,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"; at {ref.size}: exit {r.rc}, {_gb(r.peak)} GB, {r.wall:.1f} s" if r else ""),
                   file=sys.stderr)
             for run in (m, r):
+                if run is not None and run.report.get("long_paint_stalls"):
+                    print(f"    paint stalls > 50 ms (stroke, mouse events still to send of {STROKE_EVENTS}, ms): "
+                          f"{run.report['long_paint_stalls']}", file=sys.stderr)
                 if run is not None and run.rc != 0:
                     tail = "\n    ".join(run.stderr.strip().splitlines()[-5:])
                     print(f"    {tail}", file=sys.stderr)
