@@ -19,10 +19,11 @@ a small launcher so that the peak is the case's alone):
   the hole's place with the brush (three times, each stroke's longest event-loop stall measured by a 5 ms
   heartbeat timer), inpaint it with each engine of ``--app-engines``, undo, redo.
 
-Every case also runs at ``--ref-size`` with the same hole, for the time target. Two tables come out, with the
-targets beside each row: peak RSS against the decoded pixels, and the time of the same small hole at both sizes
-(whole call, and the part spent running the engine). GB here are 10^9 bytes. The CLI children run main.py's
-``main`` in-process behind a thin wrapper that only times its loading, engine and saving steps.
+Every case also runs at ``--ref-size`` with the same hole, for the time target. Three tables come out, with the
+targets beside each row: peak RSS against the decoded pixels; the time of the same small hole at both sizes (whole
+call, and the part spent running the engine); the window's RSS after each step and its longest stalls. GB here are
+10^9 bytes. The CLI children run main.py's ``main`` in-process behind a thin wrapper that only times its loading,
+engine and saving steps. Results of 2026-12-01 and their causes: docs/benchmarks.md, "Memory on large images".
 """
 from __future__ import annotations
 
