@@ -84,7 +84,7 @@ class GcMeter:
             self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._t0) * 1000)
 
 
-def _wait_until(pred, timeout_s: float) -> bool:
+def wait_until(pred, timeout_s: float) -> bool:
     loop_end = time.monotonic() + timeout_s
     while not pred():
         if time.monotonic() > loop_end:
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     zoom.start()
     stage["name"] = "warm-up"
     warm = warm_up_engines()
-    _wait_until(lambda: not warm.is_alive(), 300)
+    wait_until(lambda: not warm.is_alive(), 300)
     stage["name"] = "idle"
-    _wait_until(lambda: False, 3.0)
+    wait_until(lambda: False, 3.0)
     stage["name"] = "idle-done"
 
     import gc
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_t: dict[str, float] = {}
     win.controller.progress.connect(lambda ev: stage_t.setdefault(ev.stage, time.monotonic()))
     win.inpaint()
-    _wait_until(lambda: not win.is_busy(), 1800)
+    wait_until(lambda: not win.is_busy(), 1800)
     total = time.monotonic() - t0
     gc.callbacks.remove(gc_meter)
     zoom.stop()
@@ -203,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
             win.undo()
         stage["name"] = "idle"
         win.inpaint()
-        reached = _wait_until(lambda: stage["name"] == where, 600)
-        _wait_until(lambda: False, 1.5)  # let it run a moment in that stage
+        reached = wait_until(lambda: stage["name"] == where, 600)
+        wait_until(lambda: False, 1.5)  # let it run a moment in that stage
         before = win.doc.image.pixels.copy()
         t_stop = time.monotonic()
         win.inpaint_dock.stop_button.click()
-        _wait_until(lambda: not win.is_busy(), 60)
+        wait_until(lambda: not win.is_busy(), 60)
         idle_after = time.monotonic() - t_stop
         unchanged = np.array_equal(before, win.doc.image.pixels)
         stops.append([where if reached else f"{where} (not reached)", f"{idle_after * 1000:.0f}",

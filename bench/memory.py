@@ -289,14 +289,7 @@ def child_app(image: Path, engine: str, size: int, report: Path) -> int:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
             time.sleep(0.002)
 
-    def wait(pred, timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while not pred():
-            if time.monotonic() > end:
-                return False
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-            time.sleep(0.002)
-        return True
+    from bench.gui_responsiveness import wait_until as wait
 
     def note(stage: str) -> None:
         rep["rss"][stage], rep["hwm"][stage] = _rss()

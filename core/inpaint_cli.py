@@ -104,35 +104,26 @@ def run_inpaint(args: argparse.Namespace) -> int:
     return inpaint(args.image, args.mask, args.out, EngineSettings.from_args(args), args.quiet, teaching)
 
 
+# Capabilities that are a yes or no, as `engines` names them
+SWITCHES = (("trains_per_image", "trains on the image"), ("needs_weights", "pretrained weights"),
+            ("instant", "instant"), ("supports_seed", "seed"), ("supports_variants", "variants"),
+            ("harmonizes_seams", "seam harmonisation"), ("supports_source", "sampling area"),
+            ("supports_references", "reference images"))
+
+
 def engines() -> int:
     """Print every registered engine with what its capabilities declare."""
     from core.engines.registry import default_registry
 
     for entry in default_registry().entries():
         c = entry.capabilities
-        flags = []
-        if c.trains_per_image:
-            flags.append("trains on the image")
-        if c.needs_weights:
-            flags.append("pretrained weights")
-        if c.instant:
-            flags.append("instant")
+        flags = [label for attr, label in SWITCHES if getattr(c, attr)]
         if c.samplers:
             flags.append("samplers " + "/".join(c.samplers) + f" (default {c.default_sampler})")
         if c.presets:
             flags.append("presets " + "/".join(c.presets))
-        if c.supports_seed:
-            flags.append("seed")
-        if c.supports_variants:
-            flags.append("variants")
-        if c.harmonizes_seams:
-            flags.append("seam harmonisation")
         if c.recipes:
             flags.append("recipes " + "/".join(c.recipes))
-        if c.supports_source:
-            flags.append("sampling area")
-        if c.supports_references:
-            flags.append("reference images")
         flags.append("channels " + ("any" if c.max_channels is None else f"<= {c.max_channels}"))
         flags.append("devices " + "/".join(c.devices))
         print(f"{entry.name:10s} {c.title}\n{'':10s} {'; '.join(flags)}")

@@ -39,7 +39,7 @@ from core.engines.train_set import TrainSet, checked_references, checked_share, 
 from core.errors import Cancelled
 from core.masks import Box, checked_source, context_margin, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
-from core.patch_stats import restore_detail, texture_mismatch
+from core.patch_stats import restore_detail
 
 MIN_SIDE = 16
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
@@ -286,9 +286,6 @@ class InternalEngine(RegionEngine):
         regions = [to_region(final[v]) for v in range(variants)]
         if opts.detail == "final":
             regions = [restore_detail(r, hole) for r in regions]
-        if raw_starts is not None and opts.judge:
-            regions = [r if texture_mismatch(r, hole) <= texture_mismatch(g, hole) else g
-                       for r, g in zip(regions, raw_starts)]
         if plan.lowrank_rounds > 0:
             x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
             x = yield from refine_events(x, x, job.tensor(hole, pad=False),

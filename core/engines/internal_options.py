@@ -87,8 +87,6 @@ class InternalOptions(SeamOptions):
     detail: Literal["start", "final", "off"] = option(
         "start", "bring the fill's fine detail up to its surroundings' (core.patch_stats.restore_detail): on the "
                  "start, on the result, or not at all")
-    judge: bool = option(False, "keep a variant's start when the repair looks less like its surroundings "
-                                "(core.patch_stats.texture_mismatch)")
     source: np.ndarray | None = option(None, "bool H x W sampling area: training crops and PatchMatch patches come "
                                              "only from there (core.engines.train_set)")
     references: tuple | None = option(None, "images of the same channel count to learn from as well")
