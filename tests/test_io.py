@@ -187,13 +187,42 @@ def test_save_leaves_no_temp_files_and_replaces(image_files, tmp_path):
 
 
 def test_failing_encode_leaves_old_file_intact(image_files, tmp_path, monkeypatch):
-    target = tmp_path / "out" / "x.png"
+    """OpenCV's encoders (TIFF here) refusing the image: the old file stays, and so do the image's pixels (the
+    channels are swapped in place for the encoder and must be swapped back)."""
+    target = tmp_path / "out" / "x.tif"
     target.parent.mkdir()
     io.save_image(target, io.load_image(image_files["rgb8"][0]))
     before = target.read_bytes()
     monkeypatch.setattr(io.cv2, "imencode", lambda *a, **k: (False, None))
+    img = io.load_image(image_files["rgba16"][0])
     with pytest.raises(UserError):
-        io.save_image(target, io.load_image(image_files["gray8"][0]))
+        io.save_image(target, img)
+    np.testing.assert_array_equal(img.pixels, image_files["rgba16"][1])
+    assert target.read_bytes() == before
+    assert _leftovers(target.parent) == []
+
+
+def test_png_writer_failing_half_way_leaves_old_file_intact(image_files, tmp_path, monkeypatch):
+    """The PNG is written a band at a time into the temp file; an error after most of it is written (here at its
+    last chunk) leaves the old file."""
+    target = tmp_path / "out" / "x.png"
+    target.parent.mkdir()
+    io.save_image(target, io.load_image(image_files["rgb8"][0]))
+    before = target.read_bytes()
+    monkeypatch.setattr(io, "PNG_BAND_ROWS", 8)
+    real, calls = io._png_chunk, []
+
+    def failing_chunk(fh, kind, data):
+        calls.append(kind)
+        if kind == b"IEND":
+            raise OSError(28, "No space left on device")
+        real(fh, kind, data)
+
+    monkeypatch.setattr(io, "_png_chunk", failing_chunk)
+    img = io.load_image(image_files["rgba16"][0])
+    with pytest.raises(UserError, match="No space left"):
+        io.save_image(target, img)
+    assert calls.count(b"IDAT") >= 2
     assert target.read_bytes() == before
     assert _leftovers(target.parent) == []
 
