@@ -121,9 +121,10 @@ def check_engine_settings(settings: EngineSettings) -> None:
 
 
 def run_engine(image, mask, settings: EngineSettings, quiet: bool = False, label: str = "",
-               options: dict | None = None, gray: bool | None = None) -> object:
+               options: dict | None = None, gray: bool | None = None, whole_rows=None) -> object:
     """Run the registered engine on float image + bool mask with a progress bar; returns the last Result.
-    ``options``: engine options the caller implies (the settings' own win); ``gray``: InpaintRequest.gray."""
+    ``options``: engine options the caller implies (the settings' own win); ``gray``, ``whole_rows``: the
+    InpaintRequest fields, for an image that is a crop."""
     from core.engines.base import InpaintRequest, Progress, Result
     from core.engines.registry import default_registry
 
@@ -131,7 +132,7 @@ def run_engine(image, mask, settings: EngineSettings, quiet: bool = False, label
     request = InpaintRequest(image=image, mask=mask, seed=settings.seed, preset=settings.preset,
                              sampler=settings.sampler, steps=settings.steps, train_steps=settings.train_steps,
                              device=settings.device, options={**(options or {}), **engine_options(settings)},
-                             gray=gray)
+                             gray=gray, whole_rows=whole_rows)
     bar, result = ProgressBar(label, quiet), None
     try:
         for ev in engine.run(request):
@@ -167,14 +168,16 @@ def run_on_image(img, mask, settings: EngineSettings, quiet: bool = False, label
     box = reads(mask, {**options, **engine_options(settings)}) if reads is not None else None
     if box is None or (box.height, box.width) == mask.shape:
         return replace(run_engine(to_float(img), mask, settings, quiet, label, options), base=None)
+    def whole_rows():  # the whole image's float rows, a band at a time (InpaintRequest.whole_rows)
+        return (to_float(img, Box(y0, 0, y1, img.width)) for y0, y1 in row_bands(img.height))
+
     gray = None
     if img.channels in (3, 4):  # core.engines.gray decides on every known pixel, not the box's
-        gray = is_gray_in_rows((to_float(img, Box(y0, 0, y1, img.width)), mask[y0:y1])
-                               for y0, y1 in row_bands(img.height))
+        gray = is_gray_in_rows(zip(whole_rows(), (mask[y0:y1] for y0, y1 in row_bands(img.height))))
     source = options.get("source")
     if isinstance(source, np.ndarray) and source.shape[:2] == mask.shape:
         options["source"] = source[box.slices()]
-    result = run_engine(to_float(img, box), mask[box.slices()], settings, quiet, label, options, gray)
+    result = run_engine(to_float(img, box), mask[box.slices()], settings, quiet, label, options, gray, whole_rows)
     b = result.box
     moved = Box(b.y0 + box.y0, b.x0 + box.x0, b.y1 + box.y0, b.x1 + box.x0)
     info = {**result.info, "region": (moved.y0, moved.x0, moved.y1, moved.x1)} if "region" in result.info \

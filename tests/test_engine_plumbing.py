@@ -180,9 +180,12 @@ def test_the_cli_hands_an_engine_only_what_it_reads_and_gets_the_same_fill(make_
     assert res.info["region"] == whole.info["region"]
 
 
-def test_engines_that_read_the_whole_image_get_it():
+def test_engines_read_their_region():
     mask = np.zeros((64, 64), bool)
     mask[10:20, 10:20] = True
     reg = default_registry()
-    assert reg.get("internal").reads(mask, {}) is None
+    assert reg.get("internal").reads(mask, {}) == Box(0, 0, 64, 64)  # its training context covers a small image
+    big = np.zeros((1200, 1000), bool)
+    big[600:610, 500:520] = True
+    assert reg.get("internal").reads(big, {}) == Box(600 - 272, 500 - 272, 610 + 272, 520 + 272)
     assert reg.get("telea").reads(mask, {}) == pick_region(mask, lambda b: 53)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Union
+from typing import Callable, Iterable, Iterator, Protocol, Union
 
 import numpy as np
 
@@ -36,6 +36,10 @@ class InpaintRequest:
     # whether the first three channels agree on every known pixel of the whole image (core.engines.gray); None =
     # decide from ``image``. A caller that hands the engine only the part of the image it reads decides on all.
     gray: bool | None = None
+    # ``image`` is only the part of the image the engine reads (RegionEngine.reads): this gives the whole image's
+    # float32 rows, band by band from the top (each ``image``'s width and channels), for what an engine computes on
+    # all of it without holding it (the internal engine's model-cache fingerprint). None = ``image`` is all of it.
+    whole_rows: Callable[[], Iterable[np.ndarray]] | None = field(default=None, repr=False, compare=False)
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()

@@ -71,7 +71,13 @@ class GrayAware:
         if options.get("references"):  # references are learnt from as the image is: gray too
             options = {**options, "references": [_to_gray(np.asarray(r, np.float32)) if np.ndim(r) == 3 and
                                                  np.shape(r)[2] in (3, 4) else r for r in options["references"]]}
-        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32)), options=options))
+        whole_rows = request.whole_rows
+        if whole_rows is not None:  # the whole image's rows as the engine now sees them: gray too
+            def gray_rows(rows=whole_rows):
+                return (_to_gray(np.asarray(r, np.float32)) for r in rows())
+            whole_rows = gray_rows
+        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32)), options=options,
+                                         whole_rows=whole_rows))
         try:
             for ev in events:
                 if isinstance(ev, Preview):

@@ -32,12 +32,12 @@ from core.engines.internal_options import (PATCH_STRENGTH, PIXELS_PER_STEP, PRES
                                            SCATTERED_PIXEL_RATE, SCATTERED_STEP_FACTOR, SCATTERED_T_MIN,
                                            InternalOptions, StartSettings, start_settings, start_title)
 from core.engines.internal_prior import load_prior
-from core.engines.model_cache import ModelCache
+from core.engines.model_cache import Fingerprint, ModelCache, fingerprint, fingerprint_rows
 from core.engines.region import RegionEngine, RegionJob, pick_region, refine_events, sampling_events
 from core.engines.seam_options import SeamFixer, SeamSettings, seam_settings
 from core.engines.train_set import TrainSet, checked_references, checked_share, teaching_digest, train_set
 from core.errors import Cancelled
-from core.masks import Box, checked_source, context_margin, hole_thickness, is_scattered
+from core.masks import Box, checked_source, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
 from core.patch_stats import restore_detail
 
@@ -45,9 +45,36 @@ MIN_SIDE = 16
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
 
 
+def train_margin(box: Box) -> int:
+    """Context around the hole's box that training crops come from."""
+    return int(max(256, 1.5 * max(box.height, box.width)))
+
+
 def train_region(mask: np.ndarray) -> Box:
     """Where training crops come from: the hole's neighbourhood, wide enough to hold the image's texture."""
-    return pick_region(mask, lambda box: int(max(256, 1.5 * max(box.height, box.width))), 8)
+    return pick_region(mask, train_margin, 8)
+
+
+SOURCE_MARGIN = 32  # px around a sampling area's box that training reads (core.engines.train_set.train_set)
+READ_SLACK = 16  # px beyond every box a run computes, so that the boxes come out the same on the crop (see reads)
+
+
+def read_region(mask: np.ndarray, source: np.ndarray | None = None) -> Box:
+    """The part of the image a run reads (``InternalEngine.reads``) for a valid ``mask`` and sampling area.
+
+    A run reads the training region (``train_region``), which holds the sampled region (``sample_region``) and
+    PatchMatch's start region (core.engines.patchmatch.region_margin, narrower), and with a sampling area the
+    area's box grown by SOURCE_MARGIN (training crops; PatchMatch's region reaches the area's box when too little of
+    it lies near the hole). Every box is the hole's (or the area's) grown and clipped to the image, its sides then
+    rounded up to a multiple of 8 where the image allows; READ_SLACK more on every side that is not the image's
+    edge makes the crop leave all of that as it was, so a run on the crop computes the same boxes, shifted."""
+    box = pick_region(mask, lambda b: train_margin(b) + READ_SLACK, 1)
+    if source is not None:
+        usable = source & ~mask
+        if usable.any():
+            area = grow_box(hole_bbox(usable), SOURCE_MARGIN + READ_SLACK, mask.shape, multiple=1)
+            box = Box(min(box.y0, area.y0), min(box.x0, area.x0), max(box.y1, area.y1), max(box.x1, area.x1))
+    return box
 
 
 def sample_region(mask: np.ndarray) -> Box:
@@ -103,6 +130,7 @@ class _Plan:
     start: StartSettings
     seam: SeamSettings
     cache_kind: str
+    identity: Fingerprint | None  # the image's fingerprint for the model cache (None: the cache is not used)
 
 
 class InternalEngine(RegionEngine):
@@ -117,8 +145,24 @@ class InternalEngine(RegionEngine):
         self.cache = cache if cache is not None else ModelCache()
         self.schedule = linear_schedule(T)
 
-    def reads(self, mask: np.ndarray, options: dict) -> None:
-        return None  # the training region, the cache's fingerprint and PatchMatch's starts see the whole image
+    def reads(self, mask: np.ndarray, options: dict) -> Box:
+        """``read_region``: a run handed that crop of the image (with the mask's and the sampling area's) fills it as
+        it would the whole image, given the whole image's ``gray`` and ``whole_rows`` (the model cache's
+        fingerprint is of the whole image)."""
+        from core.engines.options import parse_options
+        from core.masks import validate_mask
+
+        mask = validate_mask(mask, mask.shape[:2])
+        source = parse_options(self.Options, options, self.name).source
+        source = np.asarray(source, bool) if source is not None and np.shape(source) == mask.shape else None
+        return read_region(mask, source)
+
+    @staticmethod
+    def _identity(job: RegionJob) -> Fingerprint:
+        """What the model cache knows the request's image by: the whole image's fingerprint, from its rows when the
+        engine was handed a crop."""
+        rows = job.request.whole_rows
+        return fingerprint_rows(rows()) if rows is not None else fingerprint(job.image)
 
     def _plan(self, job: RegionJob, opts: InternalOptions) -> _Plan:
         request, image, mask, c = job.request, job.image, job.mask, job.channels
@@ -144,13 +188,14 @@ class InternalEngine(RegionEngine):
         # recipe leaves its seams alone unless asked.
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
         cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references)) if k)
+        use_cache = opts.cache and not scattered
         return _Plan(preset, sampler, n_steps, device, source, references, teach, scattered,
-                     opts.cache and not scattered, lowrank_rounds, start, seam, cache_kind)
+                     use_cache, lowrank_rounds, start, seam, cache_kind, self._identity(job) if use_cache else None)
 
     def _model(self, job: RegionJob, opts: InternalOptions, plan: _Plan):
         """(model, cached entry or None, prior used?, mean, std): the UNet training starts from."""
         c = job.channels
-        cached = self.cache.lookup(job.image, plan.cache_kind) if plan.use_cache else None
+        cached = self.cache.lookup(plan.identity, plan.cache_kind) if plan.use_cache else None
         if cached is not None and cached.shape[2] == c:
             mean, std = cached.mean, cached.std
         else:
@@ -276,7 +321,7 @@ class InternalEngine(RegionEngine):
                                preview_estimate)
         model.eval()
         if plan.use_cache and cfg.steps > 0:
-            self.cache.store(job.image, model.state_dict(), mean, std, plan.cache_kind)
+            self.cache.store(plan.identity, model.state_dict(), mean, std, plan.cache_kind)
         if infer_cl:
             model.to(memory_format=torch.channels_last)
 

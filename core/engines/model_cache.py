@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 
 import cv2
 import numpy as np
@@ -44,12 +44,44 @@ class CachedModel:
     kind: str = ""
 
 
-def fingerprint(image: np.ndarray) -> tuple[str, np.ndarray]:
-    q = np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)
-    h = hashlib.sha1(q.tobytes())
-    h.update(str(image.shape).encode())
-    thumb = cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA).reshape(32, 32, -1).astype(np.float32)
-    return h.hexdigest()[:24], thumb
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the cache knows an image by: a hash of its content, a 32 x 32 thumbnail (near matches), its shape."""
+
+    key: str
+    thumb: np.ndarray  # 32 x 32 x C float32
+    shape: tuple[int, int, int]
+
+
+FINGERPRINT_ROWS = 64  # rows hashed at a time when ``fingerprint`` is given a whole array
+
+
+def fingerprint_rows(rows: Iterable[np.ndarray]) -> Fingerprint:
+    """The fingerprint of an image given as float32 bands of rows, top to bottom (h x W x C each): the SHA-1 of its
+    values quantised to 16 bits, and its thumbnail averaged over areas (columns within each band, then rows).
+    Nothing of the whole image's size is made; the same as ``fingerprint`` of the rows stacked."""
+    h = hashlib.sha1()
+    narrow = []  # each band shrunk to 32 columns: H x 32 x C in all
+    height = width = channels = 0
+    for band in rows:
+        band = np.asarray(band, np.float32)
+        band = band if band.ndim == 3 else band[:, :, None]
+        height, width, channels = height + band.shape[0], band.shape[1], band.shape[2]
+        h.update(np.ascontiguousarray(np.rint(np.clip(band, 0, 1) * 65535).astype(np.uint16)))
+        narrow.append(cv2.resize(band, (32, band.shape[0]), interpolation=cv2.INTER_AREA)
+                      .reshape(band.shape[0], 32, channels))
+    shape = (height, width, channels)
+    h.update(str(shape).encode())
+    thumb = cv2.resize(np.concatenate(narrow), (32, 32), interpolation=cv2.INTER_AREA)
+    return Fingerprint(h.hexdigest()[:24], thumb.reshape(32, 32, -1).astype(np.float32), shape)
+
+
+def fingerprint(image: np.ndarray | Fingerprint) -> Fingerprint:
+    """An image's (H x W x C float32 in [0, 1]) fingerprint, computed in bands of rows; a Fingerprint as it is."""
+    if isinstance(image, Fingerprint):
+        return image
+    image = image if image.ndim == 3 else image[:, :, None]
+    return fingerprint_rows(image[y:y + FINGERPRINT_ROWS] for y in range(0, image.shape[0], FINGERPRINT_ROWS))
 
 
 def default_cache_dir() -> Path | None:
@@ -69,21 +101,22 @@ class ModelCache:
         self.directory = default_cache_dir() if directory == "default" else (Path(directory) if directory else None)
         self._memory: OrderedDict[str, CachedModel] = OrderedDict()
 
-    def lookup(self, image: np.ndarray, kind: str = "") -> CachedModel | None:
-        key, thumb = fingerprint(image)
-        key = _kinded(key, kind)
+    def lookup(self, image: np.ndarray | Fingerprint, kind: str = "") -> CachedModel | None:
+        """The model stored for ``image`` (an array, or its ``fingerprint`` when the caller holds only a part)."""
+        fp = fingerprint(image)
+        key, thumb = _kinded(fp.key, kind), fp.thumb
         if key in self._memory:
             self._memory.move_to_end(key)
             return self._memory[key]
         for entry in reversed(self._memory.values()):
-            if entry.kind == kind and entry.shape == image.shape and float(np.abs(entry.thumb - thumb).mean()) < NEAR:
+            if entry.kind == kind and entry.shape == fp.shape and float(np.abs(entry.thumb - thumb).mean()) < NEAR:
                 return entry
-        return self._lookup_disk(key, thumb, image.shape, kind)
+        return self._lookup_disk(key, thumb, fp.shape, kind)
 
-    def store(self, image: np.ndarray, state: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray,
-              kind: str = "") -> None:
-        key, thumb = fingerprint(image)
-        entry = CachedModel(_kinded(key, kind), tuple(image.shape), thumb,
+    def store(self, image: np.ndarray | Fingerprint, state: dict[str, torch.Tensor], mean: np.ndarray,
+              std: np.ndarray, kind: str = "") -> None:
+        fp = fingerprint(image)
+        entry = CachedModel(_kinded(fp.key, kind), fp.shape, fp.thumb,
                             {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()},
                             np.asarray(mean, np.float32), np.asarray(std, np.float32), kind)
         self._memory[entry.key] = entry
