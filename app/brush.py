@@ -3,13 +3,20 @@
 A brush of diameter ``d`` and hardness ``k`` (0..1) covers a pixel fully when its centre lies within
 ``k * d / 2`` of the stroke and fades linearly to nothing at ``d / 2``. Painting keeps the larger
 coverage, erasing the smaller, so going over the same place twice does not build up.
+
+Each function takes ``prepare``: called with the rectangle it is about to write, before it writes (the
+document saves the layer's content there for undo, ``Document.will_change``).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from app.history import Rect
+
+Prepare = Callable[[Rect], None] | None
 
 
 def _clip(rect: Rect, shape: tuple[int, int]) -> Rect | None:
@@ -22,7 +29,7 @@ def _clip(rect: Rect, shape: tuple[int, int]) -> Rect | None:
 
 
 def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], diameter: float,
-                  hardness: float, erase: bool = False) -> Rect | None:
+                  hardness: float, erase: bool = False, prepare: Prepare = None) -> Rect | None:
     """Paint (or erase) a round-capped segment from ``p0`` to ``p1`` (x, y in image pixels); returns the rect
     touched."""
     r = max(0.5, diameter / 2.0)
@@ -47,6 +54,8 @@ def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, fl
     else:
         cover = np.clip((r - dist) / (r - inner), 0.0, 1.0)
     alpha = np.rint(cover * 255.0).astype(np.uint8)
+    if prepare is not None:
+        prepare(rect)
     region = mask[y0:y1, x0:x1]
     if erase:
         np.minimum(region, 255 - alpha, out=region)
@@ -55,7 +64,8 @@ def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, fl
     return rect
 
 
-def fill_rect(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], erase: bool = False) -> Rect | None:
+def fill_rect(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], erase: bool = False,
+              prepare: Prepare = None) -> Rect | None:
     """Fill the pixels whose centres lie inside the rectangle spanned by two corners (x, y)."""
     xa, xb = sorted((p0[0], p1[0]))
     ya, yb = sorted((p0[1], p1[1]))
@@ -63,11 +73,14 @@ def fill_rect(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float]
                  mask.shape)
     if rect is None:
         return None
+    if prepare is not None:
+        prepare(rect)
     mask[rect[0]:rect[2], rect[1]:rect[3]] = 0 if erase else 255
     return rect
 
 
-def fill_polygon(mask: np.ndarray, points: list[tuple[float, float]], erase: bool = False) -> Rect | None:
+def fill_polygon(mask: np.ndarray, points: list[tuple[float, float]], erase: bool = False,
+                 prepare: Prepare = None) -> Rect | None:
     """Fill a closed lasso (x, y points in image pixels)."""
     if len(points) < 3:
         return None
@@ -81,6 +94,8 @@ def fill_polygon(mask: np.ndarray, points: list[tuple[float, float]], erase: boo
     local = np.rint((pts - [x0 + 0.5, y0 + 0.5]) * (1 << shift)).astype(np.int32)
     stencil = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(stencil, [local], 255, lineType=cv2.LINE_8, shift=shift)
+    if prepare is not None:
+        prepare(rect)
     region = mask[y0:y1, x0:x1]
     region[stencil > 0] = 0 if erase else 255
     return rect

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QWidget
 from app import theme
 from app.document import Document
 from app.history import MASK, SOURCE, Rect
-from app.imaging import RgbaBuffer, has_alpha, rgba_premultiplied, to_display8
+from app.imaging import DISPLAY_ROWS, RgbaBuffer, has_alpha, rgba_premultiplied, to_display8
 from app.compare import CompareView
 from app.mask_tools import MaskTools, Tool
 from app.overlays import LayerOverlay
@@ -105,20 +105,18 @@ class Canvas(MaskTools, CompareView, QWidget):
     def _on_image_changed(self, rect: Rect | None) -> None:
         if self.doc is None or self._image is None:
             return
-        ys, xs = (slice(None), slice(None)) if rect is None else (slice(rect[0], rect[2]), slice(rect[1], rect[3]))
-        self._display(self.doc.image.pixels[ys, xs], self._image.array[ys, xs])
+        h, w = self.doc.shape
+        y0, x0, y1, x1 = (0, 0, h, w) if rect is None else rect
+        for b0 in range(y0, y1, DISPLAY_ROWS):  # in bands: the conversion's temporaries stay small
+            ys, xs = slice(b0, min(y1, b0 + DISPLAY_ROWS)), slice(x0, x1)
+            self._display(self.doc.image.pixels[ys, xs], self._image.array[ys, xs])
         self._update_image_rect(rect)
 
     def _on_mask_changed(self, rect: Rect | None) -> None:
-        self._refresh_layer(MASK, rect)
+        self._update_image_rect(rect)  # the overlay shares the layer's memory: only a repaint is needed
 
     def _on_source_changed(self, rect: Rect | None) -> None:
-        self._refresh_layer(SOURCE, rect)
-
-    def _refresh_layer(self, layer: str, rect: Rect | None) -> None:
-        if self.doc is not None:
-            self.overlays[layer].refresh(self.doc.layer(layer), rect)
-            self._update_image_rect(rect)
+        self._update_image_rect(rect)
 
     def _update_image_rect(self, rect: Rect | None) -> None:
         if rect is None:
@@ -254,15 +252,14 @@ class Canvas(MaskTools, CompareView, QWidget):
         p.scale(self._scale, self._scale)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._scale < 1.0)
         target = QRectF(0, 0, w, h)
+        p.drawImage(target, self._image.qimage)
         if self._show_original:
-            p.drawImage(target, self.original_image())
+            self._paint_original(p, target)
         else:
-            p.drawImage(target, self._image.qimage)
             if self._split is not None:
-                sw = self._split * w
-                p.drawImage(QRectF(0, 0, sw, h), self.original_image(), QRectF(0, 0, sw, h))
-            for overlay in self.overlays.values():
-                overlay.draw(p, target)
+                self._paint_original(p, QRectF(0, 0, self._split * w, h))
+            for name, overlay in self.overlays.items():
+                overlay.draw(p, self.doc.layer_bounds(name))
             if self._preview is not None:
                 img, x0, y0 = self._preview
                 p.drawImage(QPointF(x0, y0), img)

@@ -2,13 +2,17 @@
 (``set_show_original``) or left of a split line the user drags (``set_split``), and the labels drawn over
 the image (also the canvas's badges).
 
+The opened image is the current one with the document's kept originals (``Document.originals``: the
+rectangles an inpaint changed, as they were) drawn over it, so comparing costs a picture of those
+rectangles only, not a second picture of the whole image.
+
 ``Canvas`` (app/canvas.py) inherits ``CompareView``; the methods here use its state (``doc``, the view
 transform, ``_display``) and ``_init_compare`` sets their own.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen
 
 from app import theme
 from app.imaging import RgbaBuffer
@@ -18,19 +22,32 @@ class CompareView:
     """Mixed into ``Canvas``."""
 
     def _init_compare(self) -> None:
-        self._original: RgbaBuffer | None = None
+        self._original: tuple[object, list[tuple[RgbaBuffer, int, int]]] | None = None  # (key, pictures)
         self._show_original = False
         self._split: float | None = None  # fraction of the image width shown as the original, or None
 
-    def original_image(self) -> QImage | None:
-        """The image as it was opened, for the compare views (built the first time it is asked for)."""
+    def original_pictures(self) -> list[tuple[RgbaBuffer, int, int]]:
+        """The display pictures of the kept originals and where they go (x0, y0), rebuilt when they change."""
         if self.doc is None:
-            return None
-        if self._original is None:
-            h, w = self.doc.shape
-            self._original = RgbaBuffer(w, h)
-            self._display(self.doc.original, self._original.array)
-        return self._original.qimage
+            return []
+        kept = self.doc.originals
+        key = (id(kept), kept.version)
+        if self._original is None or self._original[0] != key:
+            pictures = []
+            for (y0, x0, y1, x1), px in kept.patches:
+                buf = RgbaBuffer(x1 - x0, y1 - y0)
+                self._display(px, buf.array)
+                pictures.append((buf, x0, y0))
+            self._original = (key, pictures)
+        return self._original[1]
+
+    def _paint_original(self, p: QPainter, area: QRectF) -> None:
+        """Over the current image (already drawn), the opened one within ``area`` (image coordinates)."""
+        p.save()
+        p.setClipRect(area, Qt.ClipOperation.IntersectClip)
+        for buf, x0, y0 in self.original_pictures():
+            p.drawImage(QPointF(x0, y0), buf.qimage)
+        p.restore()
 
     def set_show_original(self, on: bool) -> None:
         if on != self._show_original:

@@ -5,6 +5,11 @@ fill may take its material from; empty = anywhere, as before there was one). Bot
 (0..255) so that soft brushes show their edge; what the engines get -- and what is exported -- is
 ``coverage > 127``, the same rule as the command line's mask files. Every change goes through this class so
 that undo, the unsaved-changes flag and the canvas stay in step.
+
+Nothing here costs a pass over the whole image or layer unless the edit itself is whole-layer (clear, invert,
+import): a drag saves the layer only where it goes (``LayerEdit``), the opened pixels are kept only where an
+inpaint changed them (``Originals``), and each layer keeps a running count of its covered pixels and the box
+they lie in, so "is there a mask?" and "where is it?" need no scan.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.history import DEFAULT_BUDGET, LAYERS, MASK, SOURCE, History, Patch, Rect, Step, changed_rect
+from app.history import (DEFAULT_BUDGET, LAYERS, MASK, SOURCE, History, LayerEdit, Originals, Patch, Rect, Step,
+                         changed_rect, union)
 from core.io import ImageData
 
 _tokens = itertools.count(1)
@@ -31,16 +37,18 @@ class Document(QObject):
                  budget_bytes: int = DEFAULT_BUDGET) -> None:
         super().__init__()
         self.image = image
-        self.original = image.pixels.copy()  # what "compare with the original" shows
+        self.originals = Originals()  # what "compare with the original" shows, where it differs from ``image``
         h, w = image.height, image.width
         self.mask = np.zeros((h, w), np.uint8)
+        self.source = np.zeros((h, w), np.uint8)
+        self._stats = {name: _LayerStats() for name in LAYERS}
         if mask is not None:
             self.mask[np.asarray(mask, bool)] = 255
-        self.source = np.zeros((h, w), np.uint8)
+            self._stats[MASK].recount(self.mask)
         self.history = History(budget_bytes)
         self._token = next(_tokens)
         self._saved_token = self._token
-        self._edit: tuple[str, np.ndarray] | None = None  # the layer a drag edits, and its content before
+        self._edit: LayerEdit | None = None  # the drag in progress: its layer and what it has saved
 
     # -- state ------------------------------------------------------------------------------------------
     @property
@@ -52,10 +60,33 @@ class Document(QObject):
         return self.image.height, self.image.width
 
     def mask_bool(self) -> np.ndarray:
-        return self.mask > 127
+        """The hole as bool H x W (a new array). Only the box holding the layer's coverage is written: the rest
+        of the array stays untouched zero pages, which cost no memory until something writes them."""
+        return self._layer_bool(MASK)
+
+    def _layer_bool(self, layer: str) -> np.ndarray:
+        out = np.zeros(self.shape, bool)
+        bounds = self.layer_bounds(layer)
+        if bounds is not None:
+            ys, xs = slice(bounds[0], bounds[2]), slice(bounds[1], bounds[3])
+            np.greater(self.layer(layer)[ys, xs], 127, out=out[ys, xs])
+        return out
 
     def has_mask(self) -> bool:
-        return bool((self.mask > 127).any())
+        return self._has(MASK)
+
+    def _has(self, layer: str) -> bool:
+        if self._edit is not None and self._edit.name == layer:  # mid-drag: the counts are the drag's start's
+            return bool((self.layer(layer) > 127).any())
+        return self._stats[layer].filled > 0
+
+    def layer_bounds(self, layer: str) -> Rect | None:
+        """A box holding every non-zero pixel of ``layer`` (it may be larger than the tightest one; None = the
+        layer is empty), the drag in progress included."""
+        bounds = self._stats[layer].bounds
+        if self._edit is not None and self._edit.name == layer:
+            bounds = union(bounds, self._edit.bounds)
+        return bounds
 
     def layer(self, name: str) -> np.ndarray:
         """The coverage array of mask layer ``name`` (``MASK`` or ``SOURCE``), edited in place by the tools."""
@@ -64,10 +95,15 @@ class Document(QObject):
         return self.source if name == SOURCE else self.mask
 
     def source_bool(self) -> np.ndarray:
-        return self.source > 127
+        """The sampling area as bool H x W (a new array, written only where the layer has coverage)."""
+        return self._layer_bool(SOURCE)
 
     def has_source(self) -> bool:
-        return bool((self.source > 127).any())
+        return self._has(SOURCE)
+
+    def original_region(self, rect: Rect) -> np.ndarray:
+        """The image's pixels in ``rect`` as they were opened (a new array)."""
+        return self.originals.region(self.image.pixels, rect)
 
     def is_dirty(self) -> bool:
         """True when the image differs from what was loaded or last saved (mask edits do not count)."""
@@ -89,8 +125,14 @@ class Document(QObject):
 
     # -- mask edits (either layer) ----------------------------------------------------------------------
     def begin_mask_edit(self, layer: str = MASK) -> None:
-        """Call before changing a layer in place (a brush drag); ``end_mask_edit`` makes it one step."""
-        self._edit = (layer, self.layer(layer).copy())
+        """Start one undo step of changes to ``layer`` in place (a drag): call ``will_change(rect)`` before each
+        write into the layer, then ``end_mask_edit``. Nothing is copied but what ``will_change`` names."""
+        self._edit = LayerEdit(layer, self.layer(layer))
+
+    def will_change(self, rect: Rect) -> None:
+        """The edit in progress is about to write into ``rect`` of its layer."""
+        if self._edit is not None:
+            self._edit.save(rect)
 
     def notify_mask(self, rect: Rect | None, layer: str = MASK) -> None:
         self._layer_signal(layer).emit(rect)
@@ -99,27 +141,40 @@ class Document(QObject):
         edit, self._edit = self._edit, None
         if edit is None:
             return False
-        layer, before = edit
-        after = self.layer(layer)
-        rect = changed_rect(before, after)
-        if rect is None:
+        changed = edit.finish()
+        if changed is None:
             return False
-        ys, xs = slice(rect[0], rect[2]), slice(rect[1], rect[3])
-        self._push(Step(label, mask=Patch.capture(rect, before[ys, xs], after[ys, xs]), layer=layer,
+        rect, before, after = changed
+        self._stats[edit.name].account(rect, before, after)
+        self._push(Step(label, mask=Patch.capture(rect, before, after), layer=edit.name,
                         image_token_before=self._token, image_token_after=self._token))
         return True
 
     def set_mask(self, new_mask: np.ndarray, label: str, layer: str = MASK) -> bool:
-        """Replace a whole layer (import, clear, invert, a rectangle...) as one undo step."""
+        """Replace a whole layer (import, clear, invert...) as one undo step holding the rectangle that changed."""
         new = np.asarray(new_mask)
         if new.dtype == bool:
             new = new.astype(np.uint8) * 255
-        self.begin_mask_edit(layer)
-        self.layer(layer)[...] = new
-        changed = self.end_mask_edit(label)
-        if changed:
-            self._layer_signal(layer).emit(None)
-        return changed
+        target = self.layer(layer)
+        if new.shape != target.shape:
+            raise ValueError(f"mask {new.shape} does not fit the image {target.shape}")
+        rect = changed_rect(target, new)
+        if rect is None:
+            return False
+        ys, xs = slice(rect[0], rect[2]), slice(rect[1], rect[3])
+        after = np.array(new[ys, xs], np.uint8)
+        step = Step(label, mask=Patch.capture(rect, target[ys, xs], after), layer=layer,
+                    image_token_before=self._token, image_token_after=self._token)
+        self._write_layer(layer, rect, after)
+        self._push(step)
+        self._layer_signal(layer).emit(rect)
+        return True
+
+    def _write_layer(self, layer: str, rect: Rect, values: np.ndarray) -> None:
+        """Write ``values`` into ``rect`` of ``layer``, keeping its counts."""
+        target = self.layer(layer)[rect[0]:rect[2], rect[1]:rect[3]]
+        self._stats[layer].account(rect, target, values)
+        target[...] = values
 
     def _layer_signal(self, layer: str):
         return self.source_changed if layer == SOURCE else self.mask_changed
@@ -136,6 +191,7 @@ class Document(QObject):
         target = self.image.pixels[ys, xs]
         if pixels.shape != target.shape or pixels.dtype != target.dtype:
             raise ValueError(f"patch {pixels.shape} {pixels.dtype} does not fit {target.shape} {target.dtype}")
+        self.originals.keep(self.image.pixels, rect)
         if amend is not None and self.history.top() is amend and amend.image is not None:
             target[...] = pixels
             amend.image.set_new(pixels)
@@ -148,7 +204,7 @@ class Document(QObject):
                     image_token_before=self._token, image_token_after=next(_tokens))
         target[...] = pixels
         if clear_mask:
-            self.mask[ys, xs] = new_mask
+            self._write_layer(MASK, rect, new_mask)
         self._push(step)
         self._set_token(step.image_token_after)
         self.image_changed.emit(rect)
@@ -173,7 +229,7 @@ class Document(QObject):
             self._set_token(step.image_token_before if which == "old" else step.image_token_after)
             self.image_changed.emit(step.image.rect)
         if step.mask is not None:
-            step.mask.write(self.layer(step.layer), which)
+            self._write_layer(step.layer, step.mask.rect, step.mask.values(which))
             self._layer_signal(step.layer).emit(step.mask.rect)
 
     def undo(self) -> bool:
@@ -191,3 +247,29 @@ class Document(QObject):
         self._apply(step, "new")
         self.history_changed.emit()
         return True
+
+
+class _LayerStats:
+    """A mask layer's running counts: pixels covered (> 127, what the engines fill), pixels not zero (what the
+    overlay shows) and a box holding every non-zero pixel (grown by edits; None once the layer is empty)."""
+
+    def __init__(self) -> None:
+        self.filled = 0
+        self.inked = 0
+        self.bounds: Rect | None = None
+
+    def recount(self, layer: np.ndarray) -> None:
+        self.filled = int(np.count_nonzero(layer > 127))
+        self.inked = int(np.count_nonzero(layer))
+        rows = np.flatnonzero(layer.any(axis=1))
+        cols = np.flatnonzero(layer.any(axis=0))
+        self.bounds = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1) if rows.size else None
+
+    def account(self, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
+        """``rect`` of the layer goes from ``before`` to ``after``."""
+        self.filled += int(np.count_nonzero(after > 127)) - int(np.count_nonzero(before > 127))
+        self.inked += int(np.count_nonzero(after)) - int(np.count_nonzero(before))
+        if self.inked <= 0:
+            self.inked, self.bounds = 0, None
+        elif np.any(after):
+            self.bounds = union(self.bounds, rect)

@@ -4,7 +4,12 @@ A step records, for one mask layer and/or the image, only the rectangle that cha
 content, zlib-compressed (a painted mask compresses to almost nothing). The document has two mask layers,
 the hole to fill (``MASK``) and the sampling area the fill may take its material from (``SOURCE``); a step
 says which of them its mask diff belongs to. When the steps together exceed the
-budget, the oldest are forgotten. Nothing here knows about Qt.
+budget, the oldest are forgotten.
+
+Two more records keep edits in proportion to what they touch rather than to the image: ``LayerEdit``, the
+content a drag is about to change, saved tile by tile as the drag reaches it (one undo step per drag without a
+copy of the whole layer), and ``Originals``, the opened image's pixels kept only where an edit has since
+changed them (copy-on-write, for the compare views). Nothing here knows about Qt.
 """
 from __future__ import annotations
 
@@ -35,6 +40,128 @@ def changed_rect(before: np.ndarray, after: np.ndarray) -> Rect | None:
 
 def _slices(rect: Rect) -> tuple[slice, slice]:
     return slice(rect[0], rect[2]), slice(rect[1], rect[3])
+
+
+def intersect(a: Rect, b: Rect) -> Rect | None:
+    """The overlap of two rectangles, or None when they do not overlap."""
+    y0, x0, y1, x1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (y0, x0, y1, x1) if y0 < y1 and x0 < x1 else None
+
+
+def union(a: Rect | None, b: Rect | None) -> Rect | None:
+    """The smallest rectangle holding both (None counts as empty)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _within(inner: Rect, outer: Rect) -> tuple[slice, slice]:
+    """Slices of ``outer``'s own array that hold ``inner`` (which lies inside ``outer``)."""
+    return slice(inner[0] - outer[0], inner[2] - outer[0]), slice(inner[1] - outer[1], inner[3] - outer[1])
+
+
+TILE = 64  # LayerEdit saves a layer's content in squares of this side
+
+
+class LayerEdit:
+    """One drag's edit of one mask layer: the layer's content before the drag, saved only where the drag goes.
+
+    Call ``save(rect)`` before writing into ``rect`` of the layer; ``finish()`` gives the rectangle that changed
+    and its content before and after (or None), at a cost that depends on the drag's area, not the layer's.
+    """
+
+    def __init__(self, name: str, layer: np.ndarray, tile: int = TILE) -> None:
+        self.name = name
+        self.layer = layer
+        self.tile = tile
+        self.tiles: dict[tuple[int, int], np.ndarray] = {}
+        self.bounds: Rect | None = None  # every rectangle saved so far
+
+    def save(self, rect: Rect) -> None:
+        h, w = self.layer.shape[:2]
+        y0, x0, y1, x1 = max(0, rect[0]), max(0, rect[1]), min(h, rect[2]), min(w, rect[3])
+        if y0 >= y1 or x0 >= x1:
+            return
+        t = self.tile
+        for ty in range(y0 // t, (y1 - 1) // t + 1):
+            for tx in range(x0 // t, (x1 - 1) // t + 1):
+                if (ty, tx) not in self.tiles:
+                    self.tiles[ty, tx] = self.layer[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t].copy()
+        self.bounds = union(self.bounds, (y0, x0, y1, x1))
+
+    def before(self, rect: Rect) -> np.ndarray:
+        """The layer's content in ``rect`` (inside ``bounds``) as it was when the edit began: a new array."""
+        out = self.layer[_slices(rect)].copy()
+        t = self.tile
+        for ty in range(rect[0] // t, (rect[2] - 1) // t + 1):
+            for tx in range(rect[1] // t, (rect[3] - 1) // t + 1):
+                saved = self.tiles.get((ty, tx))
+                if saved is None:
+                    continue
+                tile_rect = (ty * t, tx * t, ty * t + saved.shape[0], tx * t + saved.shape[1])
+                common = intersect(tile_rect, rect)
+                if common is not None:
+                    out[_within(common, rect)] = saved[_within(common, tile_rect)]
+        return out
+
+    def finish(self) -> tuple[Rect, np.ndarray, np.ndarray] | None:
+        """(changed rectangle, its content before, after) -- both new arrays -- or None when nothing changed."""
+        if self.bounds is None:
+            return None
+        before = self.before(self.bounds)
+        after = self.layer[_slices(self.bounds)]
+        local = changed_rect(before, after)
+        if local is None:
+            return None
+        y0, x0 = self.bounds[:2]
+        rect = (y0 + local[0], x0 + local[1], y0 + local[2], x0 + local[3])
+        ys, xs = _slices(local)
+        return rect, before[ys, xs].copy(), after[ys, xs].copy()
+
+
+class Originals:
+    """An image's pixels as opened, kept only where an edit has since changed them (copy-on-write).
+
+    ``keep(pixels, rect)`` before writing ``rect`` of the image; afterwards every pixel of a kept rectangle has
+    its opened value in the patch, and every pixel outside all of them is still the image's own.
+    """
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[Rect, np.ndarray]] = []
+        self.version = 0  # changes whenever a patch is added (for caches of what is drawn from them)
+
+    def keep(self, pixels: np.ndarray, rect: Rect) -> None:
+        if any(intersect(r, rect) == rect for r, _ in self.patches):
+            return  # already kept whole
+        old = pixels[_slices(rect)].copy()
+        for r, px in self.patches:  # where an earlier patch overlaps, the image may no longer be the original
+            common = intersect(r, rect)
+            if common is not None:
+                old[_within(common, rect)] = px[_within(common, r)]
+        self.patches.append((rect, old))
+        self.version += 1
+
+    def region(self, pixels: np.ndarray, rect: Rect) -> np.ndarray:
+        """The opened pixels of ``rect``: a new array."""
+        out = pixels[_slices(rect)].copy()
+        for r, px in self.patches:
+            common = intersect(r, rect)
+            if common is not None:
+                out[_within(common, rect)] = px[_within(common, r)]
+        return out
+
+    def whole(self, pixels: np.ndarray) -> np.ndarray:
+        """The whole opened image (a new array: a whole copy, for callers that need one)."""
+        h, w = pixels.shape[:2]
+        return self.region(pixels, (0, 0, h, w))
+
+    def differs(self, pixels: np.ndarray) -> bool:
+        """Whether the image now differs from how it was opened."""
+        return any(not np.array_equal(pixels[_slices(r)], px) for r, px in self.patches)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(px.nbytes for _r, px in self.patches)
 
 
 @dataclass

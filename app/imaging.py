@@ -6,7 +6,9 @@ Nothing here changes the document's pixels; this is only how they are shown.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QImage
+
+DISPLAY_ROWS = 256  # rows converted at a time when a whole picture is (re)built
 
 
 def to_display8(pixels: np.ndarray, lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
@@ -64,15 +66,6 @@ class RgbaBuffer:
         buf = cls(rgba.shape[1], rgba.shape[0])
         buf.array[...] = rgba
         return buf
-
-
-def mask_overlay(coverage: np.ndarray, color: QColor, opacity: float, out: np.ndarray) -> None:
-    """Mask coverage (uint8) -> a tinted premultiplied overlay written into ``out`` (H x W x 4)."""
-    a = (coverage.astype(np.uint16) * int(round(opacity * 255)) // 255).astype(np.uint16)
-    out[:, :, 0] = (a * color.red() // 255).astype(np.uint8)
-    out[:, :, 1] = (a * color.green() // 255).astype(np.uint8)
-    out[:, :, 2] = (a * color.blue() // 255).astype(np.uint8)
-    out[:, :, 3] = a.astype(np.uint8)
 
 
 def hole_preview(values: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ class MaskTools:
 
     def _stamp(self, a: tuple[float, float], b: tuple[float, float]) -> None:
         rect = brush.stamp_segment(self.doc.layer(self.layer), a, b, self.brush_size, self.hardness / 100.0,
-                                   erase=self.tool == Tool.ERASER)
+                                   erase=self.tool == Tool.ERASER, prepare=self.doc.will_change)
         if rect is not None:
             self.doc.notify_mask(rect, self.layer)
 
@@ -134,16 +134,17 @@ class MaskTools:
                 self.mask_edited.emit()
         elif drag in ("rect", "lasso"):
             pts, self._shape_pts = self._shape_pts, []
-            new = self.doc.layer(self.layer).copy()
+            layer = self.doc.layer(self.layer)
+            self.doc.begin_mask_edit(self.layer)
             if drag == "rect":
-                rect = brush.fill_rect(new, pts[0], pts[1], erase=self._erase_shape)
+                rect = brush.fill_rect(layer, pts[0], pts[1], erase=self._erase_shape, prepare=self.doc.will_change)
             else:
-                rect = brush.fill_polygon(new, pts, erase=self._erase_shape)
-            if rect is not None:
-                label = (("Subtract " if self._erase_shape else "") + ("source area " if source else "")
-                         + ("rectangle" if drag == "rect" else "lasso"))
-                if self.doc.set_mask(new, label.capitalize(), self.layer):
-                    self.mask_edited.emit()
+                rect = brush.fill_polygon(layer, pts, erase=self._erase_shape, prepare=self.doc.will_change)
+            label = (("Subtract " if self._erase_shape else "") + ("source area " if source else "")
+                     + ("rectangle" if drag == "rect" else "lasso"))
+            if self.doc.end_mask_edit(label.capitalize()):
+                self.doc.notify_mask(rect, self.layer)
+                self.mask_edited.emit()
             self.update()
         self._update_cursor()
 

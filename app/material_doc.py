@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from app.document import Document
-from app.history import Patch, Rect, Step
+from app.history import MASK, Originals, Patch, Rect, Step
 from core.engines.base import Capabilities, InpaintRequest, Preview
 from core.io import ImageData
 from core.material import KIND_TITLES, MapSet, MaterialPreview, inpaint_material
@@ -26,9 +26,9 @@ class MaterialDocument(Document):
     def __init__(self, mapset: MapSet, mask: np.ndarray | None = None) -> None:
         self.mapset = mapset
         self.current = 0
-        self.originals = [m.image.pixels.copy() for m in mapset.maps]
         super().__init__(mapset.maps[0].image, mask)
-        self.original = self.originals[0]
+        # every map's opened pixels, kept where a repair changed them (the compare views and the lit preview)
+        self.map_originals = [self.originals] + [Originals() for _ in mapset.maps[1:]]
 
     @property
     def path(self):
@@ -41,33 +41,37 @@ class MaterialDocument(Document):
         return sum(m.image.channels for m in self.mapset.maps)
 
     def original_mapset(self) -> MapSet:
-        """The maps as they were opened (their pixels are copies; the maps' other fields are shared)."""
-        maps = [replace(m, image=ImageData(px, m.image.path, m.image.float_lo, m.image.float_hi))
-                for m, px in zip(self.mapset.maps, self.originals)]
+        """The maps as they were opened: a map no repair has touched shares its pixels, a repaired one is a copy
+        with its opened pixels put back (the maps' other fields are shared)."""
+        maps = [m if not kept.patches else
+                replace(m, image=ImageData(kept.whole(m.image.pixels), m.image.path, m.image.float_lo,
+                                           m.image.float_hi))
+                for m, kept in zip(self.mapset.maps, self.map_originals)]
         return MapSet(maps, self.mapset.folder)
 
     def differs_from_original(self) -> bool:
         """Whether any map's pixels differ from the opened ones (a repair applied and not undone)."""
-        return any(not np.array_equal(m.image.pixels, px) for m, px in zip(self.mapset.maps, self.originals))
+        return any(kept.differs(m.image.pixels) for m, kept in zip(self.mapset.maps, self.map_originals))
 
     def show_map(self, index: int) -> None:
         """Look at another map: same mask, same history; the canvas must be told (set_document)."""
         self.current = index
         self.image = self.mapset.maps[index].image
-        self.original = self.originals[index]
+        self.originals = self.map_originals[index]
 
     def apply_maps(self, repaired: MapSet, rect: Rect, label: str) -> Step:
         """Write every repaired map's ``rect`` and clear the mask there, as one undo step."""
         ys, xs = slice(rect[0], rect[2]), slice(rect[1], rect[3])
         patches: dict[int, Patch] = {}
         for i, (m, new) in enumerate(zip(self.mapset.maps, repaired.maps)):
+            self.map_originals[i].keep(m.image.pixels, rect)
             target = m.image.pixels[ys, xs]
             patches[i] = Patch.capture(rect, target, new.image.pixels[ys, xs])
             target[...] = new.image.pixels[ys, xs]
         old_mask = self.mask[ys, xs].copy()
         step = Step(label, mask=Patch.capture(rect, old_mask, np.zeros_like(old_mask)),
                     image_token_before=self._token, image_token_after=next(_tokens), extra={"maps": patches})
-        self.mask[ys, xs] = 0
+        self._write_layer(MASK, rect, np.zeros_like(old_mask))
         self._push(step)
         self._set_token(step.image_token_after)
         self.image_changed.emit(rect)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from app import dialogs
 from app.document import Document
 from app.history import Step
+from app.image_run import ImageEngine
 from app.material_doc import MaterialDocument, MaterialEngine
 from app.material_view import MaterialView
 from core.engines.base import InpaintRequest
@@ -73,8 +74,9 @@ class DocumentMode:
 
     # -- running --------------------------------------------------------------------------------------------
     def engine(self, doc: Document, name: str, registry: Registry):
-        """The engine-shaped object the worker drives; raises UserError for an unknown engine."""
-        return registry.get(name)
+        """The engine-shaped object the worker drives; raises UserError for an unknown engine. For an image:
+        the engine, handed only the part of the image it reads (app.image_run)."""
+        return ImageEngine(registry.get(name), doc.image)
 
     def adjust_request(self, request: InpaintRequest) -> InpaintRequest:
         return request

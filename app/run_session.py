@@ -4,6 +4,10 @@ The one rule that matters most lives here: results are built with ``core.io.merg
 image as it was when the run started, so known pixels stay bit for bit what they were, and every change
 to the image is one undo step (picking another variant amends that step instead of adding one). A run's
 results are kept as the engine gives them: the region around the hole and its box, one per variant.
+
+The request is built without converting the image: it carries the document's native pixels, and the mode's
+engine (``app.image_run.ImageEngine`` for an image) converts on the worker thread only the part the engine
+reads.
 """
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ import numpy as np
 from PySide6.QtCore import QObject
 
 from app import dialogs
-from app.history import Rect, Step
+from app.history import MASK, Rect, Step
 from app.imaging import thumbnail_array
 from app.inpaint_dock import InpaintDock
 from app.worker import Outcome, PreviewFrame, RunController, describe_failure
 from core.engines.base import InpaintRequest, Loss, Progress, Result
 from core.errors import UserError
-from core.io import ImageData, merge_result, to_float
+from core.io import ImageData, merge_result
 from core.masks import Box, hole_bbox
 
 if TYPE_CHECKING:
@@ -111,7 +115,8 @@ class RunSession(QObject):
 
     def build_request(self) -> InpaintRequest:
         """The request for the current image, mask, sampling area and panel choices (plus ``overrides``).
-        The sampling area goes only to an engine that takes it (the panel's note says when it is ignored)."""
+        The sampling area goes only to an engine that takes it (the panel's note says when it is ignored).
+        ``image`` is the document's native pixels, not a copy: the mode's engine converts what it reads."""
         doc = self.window.doc
         kw = self.dock.panel.request_kwargs()
         extra = dict(self.overrides)
@@ -120,7 +125,7 @@ class RunSession(QObject):
             options["source"] = doc.source_bool()
         options.update(extra.pop("options", {}))
         kw.update(extra)
-        return InpaintRequest(image=to_float(doc.image), mask=doc.mask_bool(), options=options, **kw)
+        return InpaintRequest(image=doc.image.pixels, mask=doc.mask_bool(), options=options, **kw)
 
     def start(self) -> bool:
         w, doc = self.window, self.window.doc
@@ -141,7 +146,10 @@ class RunSession(QObject):
         except MemoryError:
             dialogs.show_error(w, "Out of memory", "There is not enough memory to start this run.")
             return False
-        box = hole_bbox(request.mask)
+        bounds = doc.layer_bounds(MASK)  # the hole lies inside: look for its box there only
+        by0, bx0 = (bounds[0], bounds[1]) if bounds is not None else (0, 0)
+        inner = hole_bbox(request.mask[by0:bounds[2], bx0:bounds[3]] if bounds is not None else request.mask)
+        box = Box(inner.y0 + by0, inner.x0 + bx0, inner.y1 + by0, inner.x1 + bx0)
         ys, xs = box.slices()
         self._run = RunContext(name, (box.y0, box.x0, box.y1, box.x1), doc.image.pixels[ys, xs].copy(),
                                request.mask[ys, xs].copy(), doc.image.float_lo, doc.image.float_hi)

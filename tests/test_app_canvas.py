@@ -112,6 +112,7 @@ def test_history_is_bounded_and_stores_diffs():
 
     doc = Document(ImageData(np.zeros((2000, 2000, 3), np.uint8)))
     doc.begin_mask_edit()
+    doc.will_change((100, 200, 120, 260))
     doc.mask[100:120, 200:260] = 255
     doc.end_mask_edit("stroke")
     assert doc.history.top().mask.rect == (100, 200, 120, 260)

@@ -55,9 +55,9 @@ def test_painting_on_the_source_layer_changes_only_the_source(opened):
     drag(c, [(2.0, 30.0), (12.0, 40.0)])
     assert doc.source_bool()[32, 5] and not doc.mask.any()
     # the overlays differ: the hole is pink, the sampling area teal
-    src_px = c.overlays[SOURCE].buffer.array[20, 20]
+    src_px = c.overlays[SOURCE].pixel(20, 20)
     assert src_px[3] > 0 and src_px[1] > src_px[0]
-    assert not c.overlays[MASK].buffer.array[20, 20].any()
+    assert not c.overlays[MASK].pixel(20, 20).any()
     # back to the mask: the same tools paint the hole again, the source stays
     w.action("source_layer").trigger()
     assert c.layer == MASK
@@ -65,7 +65,7 @@ def test_painting_on_the_source_layer_changes_only_the_source(opened):
     c.set_tool(Tool.BRUSH)
     drag(c, [(10.5, 10.5), (20.5, 10.5)])
     assert doc.mask_bool()[10, 15] and np.array_equal(doc.source, source)
-    mask_px = c.overlays[MASK].buffer.array[10, 15]
+    mask_px = c.overlays[MASK].pixel(10, 15)
     assert mask_px[0] > mask_px[1]
     c.grab()  # both overlays and the layer badge paint without error
 
@@ -94,7 +94,7 @@ def test_undo_redo_restore_both_layers_exactly(opened):
         assert np.array_equal(doc.mask, mask) and np.array_equal(doc.source, source)
     # the overlay follows an undo too
     w.undo()
-    assert c.overlays[SOURCE].buffer.array[35, 40, 3] > 0
+    assert c.overlays[SOURCE].pixel(35, 40)[3] > 0
 
 
 def test_request_carries_the_source_only_when_painted_and_taken(qtbot, settings, errors, answers, rgb_file):
