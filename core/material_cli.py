@@ -82,7 +82,10 @@ def _prepare(folder: str | os.PathLike, mask: str | os.PathLike, out: str | os.P
     hole = (mask_from_pixels(mask_pixels, shape, source=str(mask)) if mask_pixels is not None
             else load_mask(mask, shape))
     check_output(mapset, out)
-    return MaterialRepair(mapset, hole, opts.settings.engine, opts.separate)  # validates mask, channel counts
+    from core.cli_common import engine_options
+
+    # validates mask, channel counts; stacks only the part of the maps the engine reads
+    return MaterialRepair(mapset, hole, opts.settings.engine, opts.separate, options=engine_options(opts.settings))
 
 
 def _note(message: str, quiet: bool) -> None:
@@ -102,9 +105,9 @@ def _repair(repair, opts: SetOptions, prefix: str = ""):
                   "use --normal-convention dx if it is DirectX", opts.quiet)
     for job in repair.jobs:
         label = f"{job.label}: " if job.label else ("joint: " if len(mapset.maps) > 1 else "")
-        repair.set_result(job, run_engine(job.image, repair.mask, opts.settings, opts.quiet, label=prefix + label,
-                                          options=repair.engine_options(job)))
-    return repair.finish().mapset
+        repair.set_result(job, run_engine(job.image, repair.hole, opts.settings, opts.quiet, label=prefix + label,
+                                          options=repair.job_options(job), gray=job.gray, whole_rows=job.whole_rows))
+    return repair.finish(in_place=True).mapset  # written into the loaded maps: they are only saved
 
 
 def save_set_whole(mapset, out: str | os.PathLike) -> list[Path]:

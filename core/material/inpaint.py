@@ -9,7 +9,7 @@ with the repaired ``MapSet`` (known pixels exact, normals unit length).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 import numpy as np
 
@@ -71,18 +71,36 @@ class MaterialJob:
     label: str  # "" when joint, the map's file name when separate
     map_indices: list[int]
     columns: list[int]
-    image: np.ndarray  # float32 H x W x len(columns), the engine's input
     plan: ChannelPlan  # how these columns rebuild those maps
+    # float32 h x w x len(columns): the engine's input, over the repair's region (``MaterialRepair.box``) only
+    image: np.ndarray | None = None
+    gray: bool | None = None  # InpaintRequest.gray, decided on the whole set's columns when ``image`` is a crop
+    whole_rows: Callable[[], Iterator[np.ndarray]] | None = None  # InpaintRequest.whole_rows, when a crop
+
+
+def _union(boxes: list[Box]) -> Box:
+    return Box(min(b.y0 for b in boxes), min(b.x0 for b in boxes), max(b.y1 for b in boxes), max(b.x1 for b in boxes))
+
+
+def _shifted(box: Box, by: Box) -> Box:
+    return Box(box.y0 + by.y0, box.x0 + by.x0, box.y1 + by.y0, box.x1 + by.x0)
 
 
 class MaterialRepair:
     """The steps of one repair, for drivers that run the engine their own way (the CLI's progress bar).
 
-    Construction validates everything (mask, engine, channel counts) before any work."""
+    Construction validates everything (mask, engine, channel counts) before any work. The maps are stacked
+    (float32, the modelled channels) over ``box`` only: the part of the set the engine reads (``RegionEngine.reads``,
+    the union over the jobs), so a small hole in 8K maps costs a small stack. Each job's request is that crop with
+    the crop's mask (``hole``) and sampling area (``job_options``); results come back in the crop's coordinates
+    (``set_result``). ``options``: the engine options the runs will get beyond ``engine_options`` (they can move
+    the region, e.g. a sampling area)."""
 
     def __init__(self, mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
-                 registry=None) -> None:
+                 registry=None, options: dict | None = None) -> None:
+        from core.engines.gray import CHANNEL_OPTIONS, is_gray_in_rows
         from core.engines.registry import default_registry
+        from core.io import row_bands
 
         self.registry = registry or default_registry()
         caps = self.registry.capabilities(engine)  # unknown engine -> UserError
@@ -90,9 +108,6 @@ class MaterialRepair:
         self.mask = validate_mask(mask, (mapset.height, mapset.width))
         # Channels that are constant or copies on the known pixels need no model: unstack fills them.
         self.plan = plan_channels(mapset, ~self.mask)
-        # The stack is the engines' input and, as results come in, holds them: one float copy of the set. A joint
-        # job takes every column, so it gets the stack itself.
-        self.filled = stacked = stack(mapset, self.plan)
         groups = ([("", list(range(len(mapset.maps))), self.plan)] if not separate else
                   [(m.name, [i], _split_for_map(self.plan, i)) for i, m in enumerate(mapset.maps)])
         self.jobs: list[MaterialJob] = []
@@ -103,10 +118,38 @@ class MaterialRepair:
             if caps.max_channels is not None and len(cols) > caps.max_channels:
                 raise UserError(f"engine '{engine}' takes at most {caps.max_channels} channels; this material "
                                 f"stacks {len(cols)} (try --separate or the internal engine)")
-            image = stacked if cols == list(range(stacked.shape[2])) else np.ascontiguousarray(stacked[:, :, cols])
-            self.jobs.append(MaterialJob(label, idx, cols, image, sub))
+            self.jobs.append(MaterialJob(label, idx, cols, sub))
+        self.options = dict(options or {})
+        full = Box(0, 0, mapset.height, mapset.width)
+        reads = getattr(self.registry.get(engine), "reads", None)
+        boxes = [reads(self.mask, self.job_options(job, crop=False)) for job in self.jobs] if reads else []
+        self.box = full if not boxes or any(b is None for b in boxes) else _union(boxes)
+        self.hole = self.mask[self.box.slices()]  # the engine's mask: the region's
+        # The stack is the engines' input and, as results come in, holds them: one float copy of the region. A
+        # joint job takes every column, so it gets the stack itself.
+        self.filled = stacked = stack(mapset, self.plan, self.box)
+        cropped = self.box != full
+        for job in self.jobs:
+            job.image = (stacked if job.columns == list(range(stacked.shape[2])) else
+                         np.ascontiguousarray(stacked[:, :, job.columns]))
+            if not cropped:
+                continue
+            job.whole_rows = self._rows_of(job.columns)
+            if len(job.columns) in (3, 4) and not any(k in self.job_options(job, crop=False) for k in CHANNEL_OPTIONS):
+                # core.engines.gray decides on every known pixel of the set, not the region's
+                job.gray = is_gray_in_rows(zip(job.whole_rows(), (self.mask[y0:y1] for y0, y1 in
+                                                                  row_bands(mapset.height))))
         self.info: dict = {"engine": engine, "mode": "separate" if separate else "joint",
                            "channels": self.plan.n_model, "runs": []}
+
+    def _rows_of(self, columns: list[int]) -> Callable[[], Iterator[np.ndarray]]:
+        """The whole set's stacked ``columns``, a band of rows at a time (InpaintRequest.whole_rows)."""
+        from core.io import row_bands
+
+        def rows() -> Iterator[np.ndarray]:
+            for y0, y1 in row_bands(self.mapset.height):
+                yield stack(self.mapset, self.plan, Box(y0, 0, y1, self.mapset.width))[:, :, columns]
+        return rows
 
     def seam_columns(self, job: MaterialJob) -> tuple[list[int], list[int]]:
         """The job's columns that seam harmonisation shifts: (with plain local means, with trimmed ones).
@@ -131,41 +174,64 @@ class MaterialRepair:
             options.update(seam_channels=plain, seam_trimmed=trimmed)
         return options
 
+    def job_options(self, job: MaterialJob, extra: dict | None = None, crop: bool = True) -> dict:
+        """The options of ``job``'s run: ``engine_options``, then the repair's ``options``, then ``extra``; a sampling
+        area (bool, the maps' size) cut to the region unless ``crop`` is False."""
+        options = {**self.engine_options(job), **self.options, **(extra or {})}
+        source = options.get("source")
+        if crop and isinstance(source, np.ndarray) and source.shape[:2] == self.mask.shape:
+            options["source"] = source[self.box.slices()]
+        return options
+
     def preview(self, job: MaterialJob, region: np.ndarray) -> dict[int, np.ndarray]:
         sub_maps = MapSet([self.mapset.maps[j] for j in job.map_indices], self.mapset.folder)
         return _tidy_normals(self.mapset, dict(zip(job.map_indices, unstack(region, sub_maps, job.plan))))
 
+    def image_box(self, box: Box) -> Box:
+        """A box of the region's coordinates (an engine's Result or Preview) in the maps' coordinates."""
+        return _shifted(box, self.box)
+
     def set_result(self, job: MaterialJob, result: Result) -> None:
-        """``result`` (its region) into the job's columns of ``filled``."""
+        """``result`` (its region, in the coordinates of ``job.image``) into the job's columns of ``filled``."""
         ys, xs = result.box.slices()
         self.filled[ys, xs, job.columns] = result.region
-        self.info["runs"].append({"maps": [self.mapset.maps[j].name for j in job.map_indices], **result.info})
+        info = dict(result.info)
+        if "region" in info:
+            b = self.image_box(Box(*info["region"]))
+            info["region"] = (b.y0, b.x0, b.y1, b.x1)
+        self.info["runs"].append({"maps": [self.mapset.maps[j].name for j in job.map_indices], **info})
 
-    def finish(self) -> MaterialResult:
-        """The repaired map set: ``filled`` merged into copies of the maps within the hole's bounding box."""
+    def finish(self, in_place: bool = False) -> MaterialResult:
+        """The repaired map set: ``filled`` merged into copies of the maps within the hole's bounding box, or with
+        ``in_place`` into the maps' own pixels (no copy; for callers that only save the result, such as the CLI)."""
         box = hole_bbox(self.mask)
-        repaired = merge_maps(self.mapset, unstack(self.filled[box.slices()], self.mapset, self.plan), self.mask, box)
+        local = Box(box.y0 - self.box.y0, box.x0 - self.box.x0, box.y1 - self.box.y0, box.x1 - self.box.x0)
+        repaired = merge_maps(self.mapset, unstack(self.filled[local.slices()], self.mapset, self.plan), self.mask,
+                              box, in_place=in_place)
         return MaterialResult(repaired, self.info)
 
 
 def inpaint_material(mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
                      registry=None, **request_args) -> Iterator[MaterialEvent]:
     """Event stream of one repair. ``request_args``: InpaintRequest fields (seed, preset, steps, train_steps,
-    sampler, device, options, cancel). Closing the generator stops the engine within one step."""
+    sampler, device, options, cancel). Closing the generator stops the engine within one step. Previews' boxes are
+    in the maps' coordinates; the result is a new MapSet (the maps given are left as they are)."""
     from core.engines.base import InpaintRequest
 
-    repair = MaterialRepair(mapset, mask, engine, separate, registry)
+    repair = MaterialRepair(mapset, mask, engine, separate, registry, request_args.get("options"))
     eng = repair.registry.get(engine)
     for job in repair.jobs:
         result = None
-        fields = {**request_args, "options": {**repair.engine_options(job), **(request_args.get("options") or {})}}
-        for ev in eng.run(InpaintRequest(image=job.image, mask=repair.mask, **fields)):
+        fields = {**request_args, "options": repair.job_options(job)}
+        for ev in eng.run(InpaintRequest(image=job.image, mask=repair.hole, gray=job.gray, whole_rows=job.whole_rows,
+                                         **fields)):
             if isinstance(ev, Progress):
                 yield Progress(ev.stage, ev.step, ev.total, f"{job.label}: {ev.message}" if job.label else ev.message)
             elif isinstance(ev, Loss):
                 yield ev
             elif isinstance(ev, Preview):
-                yield MaterialPreview(repair.preview(job, ev.image), ev.box, ev.stage, ev.step, ev.total, job.label)
+                yield MaterialPreview(repair.preview(job, ev.image), repair.image_box(ev.box), ev.stage, ev.step,
+                                      ev.total, job.label)
             elif isinstance(ev, Result) and ev.variant == 0:
                 result = ev
         if result is None:

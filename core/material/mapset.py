@@ -99,7 +99,9 @@ def _choose_convention(m: MaterialMap, wanted: str) -> None:
     if hint:
         m.convention, m.convention_source = hint, "name"
         return
-    conv, confident = nm.detect_convention(m.values())
+    w = m.image.width
+    scores = nm.convention_scores_in_bands(lambda y0, y1: to_float(m.image, Box(y0, 0, y1, w)), m.image.height)
+    conv, confident = nm.detect_convention(None, scores=scores)
     m.convention, m.convention_source = conv, ("content" if confident else "default")
 
 
@@ -151,10 +153,12 @@ class ChannelPlan:
         return [e[1] for e in self.entries[map_index] if e[0] == "model"]
 
 
-def _bands(m: MaterialMap) -> Iterable[tuple[int, int, np.ndarray]]:
-    """A map's values (as ``MaterialMap.values``) in bands of rows: (y0, y1, float32 rows)."""
-    for y0, y1 in row_bands(m.image.height):
-        yield y0, y1, to_float(m.image, Box(y0, 0, y1, m.image.width))
+def _bands(m: MaterialMap, box: Box | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
+    """A map's values (as ``MaterialMap.values``) in bands of rows, of ``box`` only when given: (y0, y1, float32
+    rows), y0 and y1 counted from the box's top."""
+    box = box or Box(0, 0, m.image.height, m.image.width)
+    for y0, y1 in row_bands(box.height):
+        yield y0, y1, to_float(m.image, Box(box.y0 + y0, box.x0, box.y0 + y1, box.x1))
 
 
 def plan_channels(mapset: MapSet, known: np.ndarray | None = None) -> ChannelPlan:
@@ -193,12 +197,14 @@ def plan_channels(mapset: MapSet, known: np.ndarray | None = None) -> ChannelPla
     return ChannelPlan(tuple(entries), k)
 
 
-def stack(mapset: MapSet, plan: ChannelPlan | None = None) -> np.ndarray:
-    """All maps as one float32 H x W x K array (the modelled channels only, each map's values as stored)."""
+def stack(mapset: MapSet, plan: ChannelPlan | None = None, box: Box | None = None) -> np.ndarray:
+    """All maps as one float32 H x W x K array (the modelled channels only, each map's values as stored), or of
+    ``box`` only (h x w x K): the maps are read in bands, never whole as floats."""
     plan = plan or plan_channels(mapset)
-    out = np.empty((mapset.height, mapset.width, plan.n_model), np.float32)
+    box = box or Box(0, 0, mapset.height, mapset.width)
+    out = np.empty((box.height, box.width, plan.n_model), np.float32)
     for m, row in zip(mapset.maps, plan.entries):
-        for y0, y1, vals in _bands(m):
+        for y0, y1, vals in _bands(m, box):
             for c, e in enumerate(row):
                 if e[0] == "model":
                     out[y0:y1, :, e[1]] = vals[:, :, c]
@@ -247,14 +253,18 @@ def _merge_normal(img: ImageData, values: np.ndarray, hole: np.ndarray) -> None:
     img.pixels[hole] = filled
 
 
-def merge_maps(mapset: MapSet, filled: Sequence[np.ndarray], mask: np.ndarray, box: Box | None = None) -> MapSet:
+def merge_maps(mapset: MapSet, filled: Sequence[np.ndarray], mask: np.ndarray, box: Box | None = None,
+               in_place: bool = False) -> MapSet:
     """Per-map float results of ``box`` (default: the whole image) -> a new MapSet at native depth: known pixels
-    exact, normals unit length. Only the native pixels are copied; the results are merged into the copies."""
+    exact, normals unit length. Only the native pixels are copied and the results merged into the copies; with
+    ``in_place`` nothing is copied: the results go into ``mapset``'s own pixels, inside ``box``'s hole only (the
+    returned set holds them)."""
     box = box or Box(0, 0, mapset.height, mapset.width)
     hole = mask[box.slices()]
     maps = []
     for m, vals in zip(mapset.maps, filled):
-        img = ImageData(m.image.pixels.copy(), m.image.path, m.image.float_lo, m.image.float_hi)
+        img = m.image if in_place else ImageData(m.image.pixels.copy(), m.image.path, m.image.float_lo,
+                                                 m.image.float_hi)
         if m.is_normal:
             _merge_normal(ImageData(img.pixels[box.slices()], None, img.float_lo, img.float_hi), vals, hole)
         else:

@@ -76,6 +76,17 @@ def length_error(vectors: np.ndarray) -> float:
     return float(np.abs(np.linalg.norm(v, axis=1) - 1.0).max())
 
 
+def _squared_curls(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the squared curl read as OpenGL and as DirectX (see ``convention_scores``)."""
+    n = decode(values).astype(np.float32)
+    nz = np.maximum(n[..., 2], 0.05)
+    p = cv2.GaussianBlur(-n[..., 0] / nz, (0, 0), 1.0)  # blur: JPEG noise has no curl structure
+    q = cv2.GaussianBlur(-n[..., 1] / nz, (0, 0), 1.0)
+    dp_drow = cv2.Sobel(p, cv2.CV_32F, 0, 1, ksize=3)
+    dq_dx = cv2.Sobel(q, cv2.CV_32F, 1, 0, ksize=3)
+    return (dp_drow + dq_dx) ** 2, (dp_drow - dq_dx) ** 2
+
+
 def convention_scores(values: np.ndarray) -> tuple[float, float]:
     """How far the normals are from an integrable surface when read as OpenGL, and as DirectX.
 
@@ -83,22 +94,41 @@ def convention_scores(values: np.ndarray) -> tuple[float, float]:
     p = -nx/nz = dh/dx and q = -ny/nz = -dh/drow, DirectX q = +dh/drow. Mixed second derivatives agree on a
     real surface, so the curl dp/drow + s dq/dx (s = +1 for OpenGL, -1 for DirectX) vanishes only under the
     right convention. Returns the mean squared curl for each (lower = more likely)."""
-    n = decode(values).astype(np.float32)
-    nz = np.maximum(n[..., 2], 0.05)
-    p = cv2.GaussianBlur(-n[..., 0] / nz, (0, 0), 1.0)  # blur: JPEG noise has no curl structure
-    q = cv2.GaussianBlur(-n[..., 1] / nz, (0, 0), 1.0)
-    dp_drow = cv2.Sobel(p, cv2.CV_32F, 0, 1, ksize=3)
-    dq_dx = cv2.Sobel(q, cv2.CV_32F, 1, 0, ksize=3)
-    gl = float(np.mean((dp_drow + dq_dx) ** 2))
-    dx = float(np.mean((dp_drow - dq_dx) ** 2))
-    return gl, dx
+    gl, dx = _squared_curls(values)
+    return float(np.mean(gl)), float(np.mean(dx))
 
 
-def detect_convention(values: np.ndarray, margin: float = 1.25) -> tuple[str, bool]:
-    """(convention, confident) from the pixels alone; OpenGL when the content cannot tell (confident False).
+CURL_HALO = 8  # rows a pixel's curl depends on, on either side: the blur's 4 and Sobel's 1, with room to spare
+SCORE_BANDS = 16  # bands of rows ``convention_scores_in_bands`` looks at, at most
+SCORE_BAND_ROWS = 256
+
+
+def convention_scores_in_bands(read_rows, height: int) -> tuple[float, float]:
+    """``convention_scores`` of a map that is read a band of rows at a time: ``read_rows(y0, y1)`` gives its
+    stored values of rows [y0, y1) (float, h x W x >=3). Each band is read with CURL_HALO rows more on either side,
+    so its curls are the whole map's there. A map of up to SCORE_BANDS x SCORE_BAND_ROWS rows is read whole (the
+    same scores as ``convention_scores``, but for the order of summation); a taller one in that many bands spread
+    evenly over it (an 8192 px map: half of its rows), so nothing of the map's size is ever held as floats."""
+    starts = list(range(0, height, SCORE_BAND_ROWS))
+    if len(starts) > SCORE_BANDS:
+        starts = [starts[round(i * (len(starts) - 1) / (SCORE_BANDS - 1))] for i in range(SCORE_BANDS)]
+    sums, count = np.zeros(2), 0
+    for y0 in starts:
+        y1 = min(height, y0 + SCORE_BAND_ROWS)
+        r0, r1 = max(0, y0 - CURL_HALO), min(height, y1 + CURL_HALO)
+        gl, dx = _squared_curls(read_rows(r0, r1))
+        sums += [float(gl[y0 - r0:y1 - r0].sum(dtype=np.float64)), float(dx[y0 - r0:y1 - r0].sum(dtype=np.float64))]
+        count += gl[y0 - r0:y1 - r0].size
+    return float(sums[0] / count), float(sums[1] / count)
+
+
+def detect_convention(values: np.ndarray | None, margin: float = 1.25,
+                      scores: tuple[float, float] | None = None) -> tuple[str, bool]:
+    """(convention, confident) from the pixels alone (or from their ``scores``, ``convention_scores_in_bands``);
+    OpenGL when the content cannot tell (confident False).
 
     Surfaces whose relief runs along one axis only (straight grooves) give both readings the same curl."""
-    gl, dx = convention_scores(values)
+    gl, dx = scores if scores is not None else convention_scores(values)
     if gl * margin < dx:
         return GL, True
     if dx * margin < gl:
