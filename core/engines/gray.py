@@ -18,9 +18,13 @@ GRAY_TOLERANCE = 1.0 / 255.0
 CHANNEL_OPTIONS = ("seam_channels", "seam_trimmed")  # options that name channels by index
 
 
+GRAY_ROWS = 256  # rows ``is_gray`` looks at a time: the known pixels it gathers are a band's, not the image's
+
+
 def is_gray(image: np.ndarray, mask: np.ndarray) -> bool:
     """Whether the image has three or more channels whose first three agree on every known pixel."""
-    return is_gray_in_rows([(image, mask)])
+    h = np.shape(image)[0]
+    return is_gray_in_rows((image[y:y + GRAY_ROWS], mask[y:y + GRAY_ROWS]) for y in range(0, h, GRAY_ROWS))
 
 
 def is_gray_in_rows(rows: Iterable[tuple[np.ndarray, np.ndarray]]) -> bool:
@@ -76,7 +80,7 @@ class GrayAware:
             def gray_rows(rows=whole_rows):
                 return (_to_gray(np.asarray(r, np.float32)) for r in rows())
             whole_rows = gray_rows
-        events = self.engine.run(replace(request, image=_to_gray(image.astype(np.float32)), options=options,
+        events = self.engine.run(replace(request, image=_to_gray(np.asarray(image, np.float32)), options=options,
                                          whole_rows=whole_rows))
         try:
             for ev in events:
