@@ -34,9 +34,11 @@ def is_gray_in_rows(rows: Iterable[tuple[np.ndarray, np.ndarray]]) -> bool:
     for image, mask in rows:
         if image.ndim != 3 or image.shape[2] < 3:
             return False
-        known = image[~np.asarray(mask, bool)][:, :3]
-        if known.size:
-            if float(np.ptp(known, axis=1).max()) > GRAY_TOLERANCE:
+        known = ~np.asarray(mask, bool)
+        if known.any():
+            r, g, b = image[:, :, 0], image[:, :, 1], image[:, :, 2]
+            spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # np.ptp's, per pixel
+            if float(spread[known].max()) > GRAY_TOLERANCE:
                 return False
             seen = True
     return seen
