@@ -127,3 +127,14 @@ def test_a_tall_map_is_judged_on_bands_spread_over_it(monkeypatch):
     assert nm.detect_convention(None, scores=nm.convention_scores_in_bands(rows, 400)) == ("dx", True)
     assert len(read) == 5 and read[0][0] == 0 and read[-1][1] == 400
     assert sum(y1 - y0 for y0, y1 in read) < 200
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_tga_is_written_band_by_band_and_reads_back_exactly(tmp_path, channels):
+    from core.io import ImageData
+    from core.material.tga import read_tga, write_tga
+
+    px = np.random.default_rng(channels).integers(0, 256, (601, 333, channels), dtype=np.uint8)  # > 2 bands
+    back = read_tga(write_tga(tmp_path / "x.tga", ImageData(px)))
+    np.testing.assert_array_equal(back.pixels, px)
+    assert (tmp_path / "x.tga").stat().st_size == 18 + px.nbytes

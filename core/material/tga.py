@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
-from core.io import ImageData, write_bytes_atomic
+from core.io import ImageData, atomic_file, row_bands
 
 
 def _decode_rle(data: memoryview, n_pixels: int, bpp: int, path: Path) -> np.ndarray:
@@ -82,16 +82,22 @@ def check_tga_writable(img: ImageData, path: Path) -> None:
 
 
 def write_tga(path: str | os.PathLike, img: ImageData) -> Path:
-    """Write uncompressed, top-left origin, atomically (temp file in the same folder, then rename)."""
+    """Write uncompressed, top-left origin, atomically (temp file in the same folder, then rename), a band of rows
+    at a time: no channel-swapped copy of the map and no file image in memory."""
     p = Path(path)
     check_tga_writable(img, p)
     px = img.pixels
     c = px.shape[2]
-    if c == 3:
-        px = px[:, :, ::-1]
-    elif c == 4:
-        px = px[:, :, [2, 1, 0, 3]]
     desc = 0x20 | (8 if c == 4 else 0)
     header = struct.pack("<BBBHHBHHHHBB", 0, 0, 3 if c == 1 else 2, 0, 0, 0, 0, 0,
                          img.width, img.height, 8 * c, desc)
-    return write_bytes_atomic(p, header + np.ascontiguousarray(px).tobytes())
+    with atomic_file(p) as fh:
+        fh.write(header)
+        for y0, y1 in row_bands(img.height):
+            band = px[y0:y1]
+            if c == 3:
+                band = band[:, :, ::-1]
+            elif c == 4:
+                band = band[:, :, [2, 1, 0, 3]]
+            fh.write(np.ascontiguousarray(band))
+    return p
