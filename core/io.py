@@ -86,15 +86,20 @@ def _decode_file(p: Path) -> np.ndarray | None:
     16-bit RGBA PNG: 0.58 GB peak instead of 1.12 with ``imread``, 1.55 with ``fromfile`` + ``imdecode``). A path
     OpenCV cannot be given as text (Windows, undecodable bytes) is read into memory and decoded from there."""
     name = str(p)
-    try:
-        name.encode("utf-8")
-        by_name = os.name != "nt" or name.isascii()
-    except UnicodeEncodeError:
-        by_name = False
-    if by_name:
+    if _opencv_writes_by_name(name):
         return cv2.imread(name, None, cv2.IMREAD_UNCHANGED)
     raw = np.fromfile(name, dtype=np.uint8)
     return cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+
+
+def swap_red_blue(px: np.ndarray) -> np.ndarray:
+    """Swap the first and third channels of a C-contiguous H x W x 3|4 array in place (RGB(A) <-> BGR(A)), a band
+    of rows at a time: OpenCV's cvtColor with ``dst`` = its input copies the whole image internally first."""
+    code = cv2.COLOR_RGB2BGR if px.shape[2] == 3 else cv2.COLOR_RGBA2BGRA  # the same swap both ways
+    for y0, y1 in row_bands(px.shape[0]):
+        band = px[y0:y1]
+        cv2.cvtColor(band, code, dst=band)
+    return px
 
 
 def load_image(path: str | os.PathLike) -> ImageData:
@@ -115,8 +120,8 @@ def load_image(path: str | os.PathLike) -> ImageData:
         raise UserError(f"cannot read {p}: the file is empty")
     if arr is None:
         raise UserError(f"cannot read {p}: not an image or a corrupt/unsupported file")
-    if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.flags.c_contiguous:  # in place: no second copy
-        cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA, dst=arr)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.flags.c_contiguous and arr.flags.writeable:
+        swap_red_blue(arr)  # in place: no second copy
     else:
         arr = np.ascontiguousarray(_bgr_to_rgb(arr))
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
@@ -314,20 +319,71 @@ def _opencv_order(px: np.ndarray) -> Iterator[np.ndarray]:
     if not (px.flags.c_contiguous and px.flags.writeable):
         yield np.ascontiguousarray(px[:, :, ::-1] if c == 3 else px[:, :, [2, 1, 0, 3]])
         return
-    code = cv2.COLOR_RGB2BGR if c == 3 else cv2.COLOR_RGBA2BGRA  # the same swap both ways
-    cv2.cvtColor(px, code, dst=px)
+    swap_red_blue(px)
     try:
         yield px
     finally:
-        cv2.cvtColor(px, code, dst=px)
+        swap_red_blue(px)
+
+
+def _opencv_writes_by_name(name: str) -> bool:
+    """Whether OpenCV can be given this path as text (not on Windows with non-ASCII, nor undecodable bytes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return os.name != "nt" or name.isascii()
+
+
+def _save_with_opencv(p: Path, ext: str, img: ImageData, params: list[int]) -> Path:
+    """Encode with OpenCV straight into a temp file beside ``p`` (``cv2.imwrite``: libtiff and the others write as
+    they encode, so the encoded file is never held in memory), fsync it and rename it over ``p``; on any failure the
+    old file stays as it was and the temp file is removed. A path OpenCV cannot take as text is encoded in memory
+    (``cv2.imencode``) and written by ``write_bytes_atomic``."""
+    refused = UserError(f"cannot write {p}: the encoder refused this image")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not _opencv_writes_by_name(str(parent / f".{p.name}.tmp{ext}")):
+        try:
+            with _opencv_order(img.pixels) as px:
+                ok, buf = cv2.imencode(ext, px, params)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise refused
+        return write_bytes_atomic(p, buf)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{ext}", dir=str(parent))
+    os.close(fd)
+    try:
+        try:
+            with _opencv_order(img.pixels) as px:
+                ok = cv2.imwrite(tmp, px, params)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise refused
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_current_umask())
+        os.replace(tmp, p)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+        raise
+    return p
 
 
 def save_image(path: str | os.PathLike, img: ImageData) -> Path:
-    """Write atomically (``atomic_file``): a temp file in the same folder, renamed over ``path`` when complete.
+    """Write atomically: into a temp file in the same folder, renamed over ``path`` when complete; a failure leaves
+    the old file exactly as it was.
 
-    PNG is written by ``write_png``, a band of rows at a time, straight into the temp file. Other formats are
-    encoded by OpenCV in memory (the encoded file's bytes) with the colour channels swapped in place for it and
-    back: while a save runs, nothing else may read ``img.pixels`` (the app saves on its GUI thread)."""
+    PNG is written by ``write_png``, a band of rows at a time, straight into the temp file (``atomic_file``). Other
+    formats are written by OpenCV's encoders straight into their temp file (``_save_with_opencv``), with the colour
+    channels swapped in place for them and back: while a save runs, nothing else may read ``img.pixels`` (the app
+    saves on its GUI thread)."""
     p = check_writable(path, img)
     ext = p.suffix.lower()
     if ext == ".png":
@@ -339,14 +395,7 @@ def save_image(path: str | os.PathLike, img: ImageData) -> Path:
         params = [cv2.IMWRITE_JPEG_QUALITY, 95]
     elif ext == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # >100 = lossless
-    try:
-        with _opencv_order(img.pixels) as px:
-            ok, buf = cv2.imencode(ext, px, params)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise UserError(f"cannot write {p}: the encoder refused this image")
-    return write_bytes_atomic(p, buf)
+    return _save_with_opencv(p, ext, img, params)
 
 
 def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -193,7 +193,12 @@ def test_failing_encode_leaves_old_file_intact(image_files, tmp_path, monkeypatc
     target.parent.mkdir()
     io.save_image(target, io.load_image(image_files["rgb8"][0]))
     before = target.read_bytes()
-    monkeypatch.setattr(io.cv2, "imencode", lambda *a, **k: (False, None))
+    def refusing(name, px, params=()):  # as an encoder that fails half-way: part of a file, then False
+        with open(name, "wb") as fh:
+            fh.write(b"II*\x00 half a TIFF")
+        return False
+
+    monkeypatch.setattr(io.cv2, "imwrite", refusing)
     img = io.load_image(image_files["rgba16"][0])
     with pytest.raises(UserError):
         io.save_image(target, img)
