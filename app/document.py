@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.history import (DEFAULT_BUDGET, LAYERS, MASK, SOURCE, History, LayerEdit, Originals, Patch, Rect, Step,
-                         changed_rect, union)
+                         changed_rect, lazy_zeros, union)
 from core.io import ImageData
 
 _tokens = itertools.count(1)
@@ -39,8 +39,8 @@ class Document(QObject):
         self.image = image
         self.originals = Originals()  # what "compare with the original" shows, where it differs from ``image``
         h, w = image.height, image.width
-        self.mask = np.zeros((h, w), np.uint8)
-        self.source = np.zeros((h, w), np.uint8)
+        self.mask = lazy_zeros((h, w))  # pages cost memory only where painted
+        self.source = lazy_zeros((h, w))
         self._stats = {name: _LayerStats() for name in LAYERS}
         if mask is not None:
             self.mask[np.asarray(mask, bool)] = 255
@@ -65,7 +65,7 @@ class Document(QObject):
         return self._layer_bool(MASK)
 
     def _layer_bool(self, layer: str) -> np.ndarray:
-        out = np.zeros(self.shape, bool)
+        out = lazy_zeros(self.shape, bool)
         bounds = self.layer_bounds(layer)
         if bounds is not None:
             ys, xs = slice(bounds[0], bounds[2]), slice(bounds[1], bounds[3])

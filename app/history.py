@@ -13,6 +13,7 @@ changed them (copy-on-write, for the compare views). Nothing here knows about Qt
 """
 from __future__ import annotations
 
+import mmap
 import zlib
 from dataclasses import dataclass, field
 
@@ -24,6 +25,22 @@ DEFAULT_BUDGET = 256 * 1024 * 1024
 
 MASK, SOURCE = "mask", "source"  # the document's mask layers
 LAYERS = (MASK, SOURCE)
+
+
+def lazy_zeros(shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    """A zero-filled array whose pages cost no memory until they are written: an anonymous mapping of its own.
+
+    ``np.zeros`` cannot promise that here: with the allocator tuned for training (core.runtime.tune_allocator
+    keeps a 256 MB free top on the heap) a large ``calloc`` is carved from that top and cleared, page by page.
+    A mask layer of an 8192 px image is 64 MB, and most of it is never painted.
+    """
+    count = int(np.prod(shape))
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    if private is None:  # no private mappings to ask for (Windows): its allocator maps large blocks lazily anyway
+        return np.zeros(shape, dtype)
+    # private: reading a page never written maps the kernel's shared zero page (a shared mapping would allocate)
+    buf = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize), flags=private | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(buf, dtype, count=count).reshape(shape)
 
 
 def changed_rect(before: np.ndarray, after: np.ndarray) -> Rect | None:

@@ -10,7 +10,9 @@ worker thread, before the engine's first step:
 - an engine that reads the whole image (``reads`` is None, or has none) gets one whole float copy, filled in
   bands of rows so that the conversion needs no second one;
 - whether the image is gray (core.engines.gray) is decided on every known pixel of the whole image, band by
-  band, and handed to the engine (``request.gray``), so it never copies the known pixels itself;
+  band, and handed to the engine (``request.gray``), so it never copies the known pixels itself; an engine
+  handed a part gets the whole image's float rows band by band too (``request.whole_rows``: the internal
+  engine's model-cache fingerprint);
 - the boxes of its previews and results are moved back to the image's coordinates.
 
 Everything it reads of the document is read at the start, so the window may apply a first result while the
@@ -87,7 +89,12 @@ class ImageEngine:
         if isinstance(source, np.ndarray) and source.shape[:2] == mask.shape:
             options["source"] = source[box.slices()]
         image = to_float(img, box).reshape(box.height, box.width, img.channels)
-        return replace(request, image=image, mask=mask[box.slices()], options=options, gray=gray), box
+
+        def whole_rows():  # what the engine computes on all of the image (its model cache's fingerprint)
+            return (to_float(img, Box(y0, 0, y1, img.width)) for y0, y1 in row_bands(img.height))
+
+        return replace(request, image=image, mask=mask[box.slices()], options=options, gray=gray,
+                       whole_rows=whole_rows), box
 
     def run(self, request: InpaintRequest) -> Iterator[object]:
         inner, box = self.engine_request(request)

@@ -187,6 +187,7 @@ def test_the_engine_gets_floats_of_the_region_it_reads_and_fills_as_on_the_whole
     assert box is not None and inner.image.dtype == np.float32
     assert inner.image.shape == (box.height, box.width, 4) and box.height * box.width < mask.size // 50
     assert np.array_equal(inner.image, to_float(img, box)) and inner.gray is False
+    assert np.array_equal(np.concatenate(list(inner.whole_rows())), to_float(img))  # band by band, all of it
     held = _peak_bytes(lambda: last_result(wrapped.run(request)))
     assert held < img.pixels.nbytes // 2  # no whole-image float (25 MB here): the region and a band of rows
     result = last_result(wrapped.run(request))
@@ -194,6 +195,25 @@ def test_the_engine_gets_floats_of_the_region_it_reads_and_fills_as_on_the_whole
     whole = last_result(engine.run(InpaintRequest(image=to_float(img), mask=mask, preset="fast")))
     rect = Box(500, 700, 530, 760)
     assert np.array_equal(result.crop(rect), whole.crop(rect))
+
+
+@pytest.mark.parametrize("name,overrides", [("patchmatch", {}),
+                                            ("internal", {"train_steps": 3, "steps": 2,
+                                                          "options": {"cache": False}})])
+def test_every_cropping_engine_fills_as_on_the_whole_image(name, overrides, torch_threads_1):
+    rng = np.random.default_rng(4)
+    px = np.clip(rng.normal(120, 30, (700, 760, 3)), 0, 255).astype(np.uint8)
+    img = ImageData(px)
+    mask = np.zeros((700, 760), bool)
+    mask[300:320, 400:430] = True
+    kw = {"preset": "fast", "seed": 3, **overrides}
+    wrapped = ImageEngine(default_registry().get(name), img)
+    inner, box = wrapped.engine_request(InpaintRequest(image=px, mask=mask, **kw))
+    assert box is not None and box.height * box.width < mask.size * 0.7
+    cropped = last_result(wrapped.run(InpaintRequest(image=px, mask=mask, **kw)))
+    whole = last_result(default_registry().get(name).run(InpaintRequest(image=to_float(img), mask=mask, **kw)))
+    rect = Box(300, 400, 320, 430)
+    assert np.array_equal(cropped.crop(rect), whole.crop(rect))
 
 
 def test_an_engine_that_reads_everything_gets_one_whole_float(big16):
