@@ -170,6 +170,26 @@ class Document(QObject):
         self._layer_signal(layer).emit(rect)
         return True
 
+    def clear_layer(self, label: str, layer: str = MASK) -> bool:
+        """Empty ``layer`` as one undo step, touching only the box that holds its coverage."""
+        bounds = self.layer_bounds(layer)
+        if bounds is None:
+            return False
+        ys, xs = slice(bounds[0], bounds[2]), slice(bounds[1], bounds[3])
+        before = self.layer(layer)[ys, xs]
+        local = changed_rect(before, np.zeros_like(before))
+        if local is None:
+            return False
+        rect = (bounds[0] + local[0], bounds[1] + local[1], bounds[0] + local[2], bounds[1] + local[3])
+        old = self.layer(layer)[rect[0]:rect[2], rect[1]:rect[3]]
+        zeros = np.zeros_like(old)
+        step = Step(label, mask=Patch.capture(rect, old, zeros), layer=layer,
+                    image_token_before=self._token, image_token_after=self._token)
+        self._write_layer(layer, rect, zeros)
+        self._push(step)
+        self._layer_signal(layer).emit(rect)
+        return True
+
     def _write_layer(self, layer: str, rect: Rect, values: np.ndarray) -> None:
         """Write ``values`` into ``rect`` of ``layer``, keeping its counts."""
         target = self.layer(layer)[rect[0]:rect[2], rect[1]:rect[3]]

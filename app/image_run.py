@@ -15,7 +15,8 @@ worker thread, before the engine's first step:
   engine's model-cache fingerprint);
 - the boxes of its previews and results are moved back to the image's coordinates.
 
-Everything it reads of the document is read at the start, so the window may apply a first result while the
+Everything it reads of the document is read at the start (``whole_rows`` reads the pixels when the engine asks:
+the internal engine does as it plans, before its first event), so the window may apply a first result while the
 engine still makes other variants.
 """
 from __future__ import annotations

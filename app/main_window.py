@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
 
     def clear_mask(self) -> None:
         if self.doc is not None and not self.is_busy():
-            self.doc.set_mask(np.zeros(self.doc.shape, np.uint8), "Clear mask")
+            self.doc.clear_layer("Clear mask")
 
     def invert_mask(self) -> None:
         if self.doc is not None and not self.is_busy():
@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
 
     def clear_source(self) -> None:
         if self.doc is not None and not self.is_busy():
-            self.doc.set_mask(np.zeros(self.doc.shape, np.uint8), "Clear source area", SOURCE)
+            self.doc.clear_layer("Clear source area", SOURCE)
 
     def set_source_layer(self, on: bool) -> None:
         """The tools paint the sampling area (on) or the hole mask; its overlay shows while it is painted."""

@@ -127,9 +127,15 @@ def test_layer_counts_and_bounds_follow_every_kind_of_edit():
         box = Box(*_scan_bounds(hole))
         doc.apply_pixels((box.y0, box.x0, box.y1, box.x1), np.zeros((box.height, box.width, 3), np.uint8), "fill")
         check()
-    doc.set_mask(np.zeros(doc.shape, np.uint8), "Clear source area", SOURCE)
+    cleared = doc.source.copy() if doc.source.any() else None
+    doc.clear_layer("Clear source area", SOURCE)
     check()
-    assert doc.layer_bounds(SOURCE) is None
+    assert doc.layer_bounds(SOURCE) is None and not doc.source.any()
+    if cleared is not None:
+        assert doc.history.undo_label() == "Clear source area" and doc.undo()
+        assert np.array_equal(doc.source, cleared) and doc.redo()
+    doc.set_mask(np.ones(doc.shape, bool), "Fill the mask")
+    check()
     while doc.undo():
         check()
     while doc.redo():
