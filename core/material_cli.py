@@ -58,6 +58,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--separate", action="store_true", help="inpaint each map on its own (for comparison)")
     p.add_argument("--normal-convention", default="auto", choices=["auto", "gl", "dx"],
                    help="normal map convention: OpenGL (+Y up), DirectX (-Y), or auto (name, then content)")
+    p.add_argument("--reference", action="append", default=[], metavar="FOLDER",
+                   help="a reference map set (repeatable): another material of the same kinds of maps that the "
+                        "engine learns from and copies as well (any size; its normal convention is detected)")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class SetOptions:
     separate: bool = False
     normal_convention: str = "auto"
     quiet: bool = False
+    references: tuple[str, ...] = ()  # reference map set folders
 
 
 def _prepare(folder: str | os.PathLike, mask: str | os.PathLike, out: str | os.PathLike, opts: SetOptions,
@@ -84,8 +88,10 @@ def _prepare(folder: str | os.PathLike, mask: str | os.PathLike, out: str | os.P
     check_output(mapset, out)
     from core.cli_common import engine_options
 
-    # validates mask, channel counts; stacks only the part of the maps the engine reads
-    return MaterialRepair(mapset, hole, opts.settings.engine, opts.separate, options=engine_options(opts.settings))
+    refs = [load_map_set(r) for r in opts.references]
+    # validates mask, channel counts, references; stacks only the part of the maps the engine reads
+    return MaterialRepair(mapset, hole, opts.settings.engine, opts.separate, options=engine_options(opts.settings),
+                          references=refs)
 
 
 def _note(message: str, quiet: bool) -> None:
@@ -136,13 +142,13 @@ def save_set_whole(mapset, out: str | os.PathLike) -> list[Path]:
 
 
 def inpaint_material(folder: str, mask: str, out: str, settings: EngineSettings, separate: bool = False,
-                     normal_convention: str = "auto", quiet: bool = False) -> int:
+                     normal_convention: str = "auto", quiet: bool = False, references: tuple[str, ...] = ()) -> int:
     """Repair the maps in ``folder`` where ``mask`` is white (jointly, or each on its own with ``separate``)
     and write them into ``out`` under the same names."""
     from core.engines.registry import default_registry
 
     default_registry().capabilities(settings.engine)  # unknown engine: fail before reading anything
-    opts = SetOptions(settings, separate, normal_convention, quiet)
+    opts = SetOptions(settings, separate, normal_convention, quiet, tuple(references))
     repair = _prepare(folder, mask, out, opts)
     check_engine_settings(settings)
     save_set_whole(_repair(repair, opts), out)
@@ -249,10 +255,11 @@ def inpaint_materials(folders: list[str], out: str, opts: SetOptions, mask: str 
 def run(args: argparse.Namespace) -> int:
     if args.mask is None and args.mask_name is None:
         raise UserError("give the mask: --mask FILE, or --mask-name NAME for a file of that name in each folder")
-    opts = SetOptions(EngineSettings.from_args(args), args.separate, args.normal_convention, args.quiet)
+    opts = SetOptions(EngineSettings.from_args(args), args.separate, args.normal_convention, args.quiet,
+                      tuple(args.reference))
     if len(args.folders) > 1:
         return inpaint_materials(args.folders, args.out, opts, args.mask, args.mask_name)
     folder = args.folders[0]
     mask = args.mask if args.mask is not None else str(Path(folder) / args.mask_name)
     return inpaint_material(folder, mask, args.out, opts.settings, opts.separate, opts.normal_convention,
-                            opts.quiet)
+                            opts.quiet, opts.references)

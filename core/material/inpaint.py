@@ -9,7 +9,7 @@ with the repaired ``MapSet`` (known pixels exact, normals unit length).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from core.errors import UserError
 from core.masks import Box, hole_bbox, validate_mask
 from core.material import normals as nm
 from core.material.mapset import ChannelPlan, MapSet, merge_maps, plan_channels, stack, unstack
+from core.material.references import reference_stacks
 
 
 @dataclass
@@ -97,7 +98,7 @@ class MaterialRepair:
     the region, e.g. a sampling area)."""
 
     def __init__(self, mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
-                 registry=None, options: dict | None = None) -> None:
+                 registry=None, options: dict | None = None, references: Sequence[MapSet] = ()) -> None:
         from core.engines.gray import CHANNEL_OPTIONS, is_gray_in_rows
         from core.engines.registry import default_registry
         from core.io import row_bands
@@ -120,6 +121,10 @@ class MaterialRepair:
                                 f"stacks {len(cols)} (try --separate or the internal engine)")
             self.jobs.append(MaterialJob(label, idx, cols, sub))
         self.options = dict(options or {})
+        if references and not caps.supports_references:
+            raise UserError(f"engine '{engine}' learns from no reference map sets")
+        # Reference sets stacked like this one (core.material.references): every job gets its columns of them.
+        self.reference_stacks = reference_stacks(references, mapset, self.plan)
         full = Box(0, 0, mapset.height, mapset.width)
         reads = getattr(self.registry.get(engine), "reads", None)
         boxes = [reads(self.mask, self.job_options(job, crop=False)) for job in self.jobs] if reads else []
@@ -178,6 +183,8 @@ class MaterialRepair:
         """The options of ``job``'s run: ``engine_options``, then the repair's ``options``, then ``extra``; a sampling
         area (bool, the maps' size) cut to the region unless ``crop`` is False."""
         options = {**self.engine_options(job), **self.options, **(extra or {})}
+        if self.reference_stacks and "references" not in options:
+            options["references"] = [np.ascontiguousarray(r[:, :, job.columns]) for r in self.reference_stacks]
         source = options.get("source")
         if crop and isinstance(source, np.ndarray) and source.shape[:2] == self.mask.shape:
             options["source"] = source[self.box.slices()]
@@ -212,13 +219,13 @@ class MaterialRepair:
 
 
 def inpaint_material(mapset: MapSet, mask: np.ndarray, engine: str = "internal", separate: bool = False,
-                     registry=None, **request_args) -> Iterator[MaterialEvent]:
+                     registry=None, references: Sequence[MapSet] = (), **request_args) -> Iterator[MaterialEvent]:
     """Event stream of one repair. ``request_args``: InpaintRequest fields (seed, preset, steps, train_steps,
     sampler, device, options, cancel). Closing the generator stops the engine within one step. Previews' boxes are
     in the maps' coordinates; the result is a new MapSet (the maps given are left as they are)."""
     from core.engines.base import InpaintRequest
 
-    repair = MaterialRepair(mapset, mask, engine, separate, registry, request_args.get("options"))
+    repair = MaterialRepair(mapset, mask, engine, separate, registry, request_args.get("options"), references)
     eng = repair.registry.get(engine)
     for job in repair.jobs:
         result = None
