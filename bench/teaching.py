@@ -8,8 +8,8 @@ Cases where the hole's own neighbourhood is a poor teacher, built from ../shared
 - ``border``: the hole lies in one texture against the border of another (an object's edge); the sampling area
   is the hole's side.
 The truth in the hole is always the first texture. Methods: PatchMatch and the internal engine, each without
-and with the sampling area, and the internal engine with a reference image -- another crop of the same texture
-file, away from the case's crop -- instead. Figures as bench.quality (hole PSNR, low-pass PSNR, patch SWD) and
+and with the sampling area, and each with a reference image -- another crop of the same texture file, away from
+the case's crop -- instead. Figures as bench.quality (hole PSNR, low-pass PSNR, patch SWD) and
 seconds; a contact sheet at bench/out/teaching_sheet.png.
 """
 from __future__ import annotations
@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         "patchmatch": lambda cs: patchmatch_fill(cs["image"], cs["mask"], seed=args.seed),
         "patchmatch + area": lambda cs: patchmatch_fill(cs["image"], cs["mask"], seed=args.seed,
                                                         source=cs["source"]),
+        "patchmatch + reference": lambda cs: (patchmatch_fill(cs["image"], cs["mask"], seed=args.seed,
+                                                              references=[cs["reference"]])
+                                              if cs["reference"] is not None else None),
         f"internal-{args.preset}": lambda cs: internal(cs),
         f"internal-{args.preset} + area": lambda cs: internal(cs, source=cs["source"]),
         f"internal-{args.preset} + reference": lambda cs: (internal(cs, references=[cs["reference"]])

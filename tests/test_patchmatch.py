@@ -149,6 +149,38 @@ def test_source_on_texture_copies_only_source_pixels():
     assert all(tuple(v) in allowed for v in result[mask])
 
 
+@needs_library
+def test_references_are_copied_from():
+    """A sampling area of flat colour and a reference of the image's texture: the fill takes the texture."""
+    img = texture(96, 96, 3, seed=3)
+    img[:, 72:] = 0.5  # a flat strip, the only sampling area
+    mask = _box(96, 96, 30, 20, 62, 52)
+    source = np.zeros((96, 96), bool)
+    source[:, 76:] = True
+    ref = texture(80, 80, 3, seed=4)
+    without = patchmatch_fill(img, mask, source=source, seed=2)
+    with_ref = patchmatch_fill(img, mask, source=source, seed=2, references=[ref])
+    _exact_known(with_ref, img, mask)
+    assert float(without[mask].std()) < 1e-6  # flat: all it could copy
+    assert float(with_ref[mask].std()) > 0.5 * float(ref.std())  # the reference's texture
+    refs = {tuple(v) for v in ref.reshape(-1, 3)} | {tuple(v) for v in img[source]}
+    assert all(tuple(v) in refs for v in with_ref[mask])  # real pixels of the area or the reference only
+
+
+@needs_library
+def test_reference_canvas_blocks_its_gaps():
+    crop = np.zeros((40, 50, 3), np.float32)
+    hole = _box(40, 50, 10, 10, 20, 20)
+    refs = [np.ones((30, 200, 3), np.float32), np.ones((90, 20, 3), np.float32)]
+    canvas, usable, blocked, lib_hole = patchmatch._with_references(crop, hole, None, None, hole, refs)
+    gap = 2 * patchmatch.PATCH_SIZE + 1
+    assert canvas.shape[:2] == (max(40, 64), 50 + gap + 64 + gap + 20)  # references cut to the region's size
+    assert usable[:40, :50].sum() == (~hole).sum() and not usable[:40, :50][hole].any()
+    assert blocked[:, 50:50 + gap].all() and not blocked[:30, 50 + gap:50 + gap + 64].any()
+    assert blocked[40:, :50].all()  # the empty canvas below the region is never copied
+    assert lib_hole.shape == usable.shape and lib_hole.sum() == hole.sum()
+
+
 def test_unusable_source_is_a_user_error():
     mask = _box(32, 32, 8, 8, 16, 16)
     with pytest.raises(UserError, match="no known pixels"):

@@ -83,16 +83,18 @@ def sample_region(mask: np.ndarray) -> Box:
 
 
 def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
-                  candidates: int = 1, cancelled=None, source: np.ndarray | None = None) -> list[np.ndarray]:
+                  candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
+                  references: tuple | list = ()) -> list[np.ndarray]:
     """The sampler's first guesses of the region ``box``, one per variant: the image with its hole filled by
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
-    first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given; the classical
+    first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
+    ``references`` as well); the classical
     fills have no seed and are all alike."""
     if init == "patchmatch":
         from core.engines.patchmatch import ranked_fills
 
         return ranked_fills(image, mask, count, candidates + count - 1, seed=seed, source=source,
-                            cancelled=cancelled, box=box)
+                            cancelled=cancelled, box=box, references=references)
     roi, hole = image[box.slices()], mask[box.slices()]
     return [np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)] * count
 
@@ -285,7 +287,7 @@ class InternalEngine(RegionEngine):
             yield Progress("start", 0, variants, start_title(start.init))
             candidates = opts.candidates if opts.candidates is not None else plan.preset.patch_candidates
             raw_starts = first_guesses(job.image, job.mask, job.box, start.init, request.seed, variants, candidates,
-                                       request.cancelled, plan.source)
+                                       request.cancelled, plan.source, plan.references)
             if opts.detail == "start":
                 raw_starts = [restore_detail(g, hole) for g in raw_starts]
             guesses = [job.tensor(normalise(g, np.zeros(g.shape[:2], bool))) for g in raw_starts]
