@@ -1,8 +1,9 @@
 """The engine settings, built only from the registry's declared capabilities.
 
 Each engine gets the rows its ``Capabilities`` call for (preset, sampler, steps, seed, variants,
-device, training steps, reference images); nothing here knows any engine by name. Choices are remembered
-per engine in QSettings; the reference images (app/references.py) for the session. A note says whether the
+device, training steps, references); nothing here knows any engine by name. Choices are remembered
+per engine in QSettings; the references (app/references.py) for the session: reference images for an image,
+reference map sets for a material, two lists kept apart (``set_reference_kind``). A note says whether the
 engine takes the document's sampling area (``supports_source``) when one is painted.
 """
 from __future__ import annotations
@@ -16,11 +17,13 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpi
 from superqt import QCollapsible
 
 from app import theme
-from app.references import ReferenceList
+from app.references import MapSetList, ReferenceList
 from core.engines.base import Capabilities
 from core.engines.registry import Registry
+from core.material import MapSet
 
 AUTO = "auto"
+IMAGES, MAP_SETS = "images", "map sets"  # what the references are (DocumentMode.reference_kind)
 MAX_SEED = 2**31 - 1
 
 
@@ -59,12 +62,20 @@ class EnginePanel(QWidget):
         adv = QWidget()
         adv.setLayout(self.advanced_form)
         self.advanced.addWidget(adv)
-        self.references = ReferenceList(lambda: str(settings.value("files/last_folder", str(Path.home()))))
+        def last_folder() -> str:
+            return str(settings.value("files/last_folder", str(Path.home())))
+
+        self.references = ReferenceList(last_folder)  # for an image
+        self.reference_sets = MapSetList(last_folder)  # for a material
+        self._reference_kind = IMAGES
         self.references_box = QCollapsible("Reference images", expandedIcon="▾", collapsedIcon="▸")
         self.references_box.addWidget(self.references)
+        self.references_box.addWidget(self.reference_sets)
+        self.reference_sets.hide()
         # no bottom margin: stacked on "Advanced", two collapsed boxes would leave a gap twice as wide
         self.references_box.layout().setContentsMargins(11, 11, 11, 0)
         self.references.changed.connect(self._on_references_changed)
+        self.reference_sets.changed.connect(self._on_references_changed)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -123,7 +134,10 @@ class EnginePanel(QWidget):
         if "recipe" in self._fields and self._fields["recipe"].currentData():
             options["recipe"] = self._fields["recipe"].currentData()
         if caps.supports_references:
-            options.update(self.references.options(self._channels))
+            if self._reference_kind == IMAGES:
+                options.update(self.references.options(self._channels))
+            else:  # the sets themselves go to the material run (reference_map_sets), not as an option
+                options.update(self.reference_sets.share_option())
         if options:
             kw["options"] = options
         return kw
@@ -161,9 +175,24 @@ class EnginePanel(QWidget):
         self._source_painted = painted
         self._update_source_note()
 
-    def set_references_blocked(self, reason: str | None) -> None:
-        """Why reference images do not apply to the open document (a map set), or None."""
-        self.references.set_blocked(reason)
+    def set_reference_kind(self, kind: str) -> None:
+        """Which references the open document takes: IMAGES (an image) or MAP_SETS (a material). The other
+        list is kept, hidden, for when a document of its kind opens again, and never reaches a run."""
+        self._reference_kind = kind
+        self.references.setVisible(kind == IMAGES)
+        self.reference_sets.setVisible(kind == MAP_SETS)
+        self._on_references_changed()
+
+    def active_references(self) -> ReferenceList | MapSetList:
+        """The reference list shown: the one for the open document's kind."""
+        return self.references if self._reference_kind == IMAGES else self.reference_sets
+
+    def reference_map_sets(self) -> list[MapSet]:
+        """The reference map sets a material run gets: none unless a material is open and the engine takes
+        references."""
+        if self._reference_kind != MAP_SETS or not self.capabilities().supports_references:
+            return []
+        return self.reference_sets.map_sets()
 
     def unsupported_reason(self) -> str | None:
         """Why the current engine cannot run on the open image, or None."""
@@ -177,6 +206,7 @@ class EnginePanel(QWidget):
         for w in self._fields.values():
             w.setEnabled(not busy)
         self.references.set_busy(busy)
+        self.reference_sets.set_busy(busy)
 
     # -- building ---------------------------------------------------------------------------------------------
     def _key(self, field: str) -> str:
@@ -200,6 +230,8 @@ class EnginePanel(QWidget):
         self._update_badges()
         self._update_source_note()
         self.references_box.setVisible(caps.supports_references)
+        for refs in (self.references, self.reference_sets):
+            refs.set_shares(caps.trains_per_image)
 
         if caps.presets:
             combo = QComboBox()
@@ -312,8 +344,9 @@ class EnginePanel(QWidget):
         self.source_note.setVisible(bool(text))
 
     def _on_references_changed(self) -> None:
-        n = self.references.count()
-        self.references_box.setText(f"Reference images ({n})" if n else "Reference images")
+        n = self.active_references().count()
+        title = "Reference images" if self._reference_kind == IMAGES else "Reference map sets"
+        self.references_box.setText(f"{title} ({n})" if n else title)
         self.changed.emit()
 
     def _add(self, name: str, label: str, widget: QWidget, button: QWidget | None = None) -> None:

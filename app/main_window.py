@@ -3,7 +3,7 @@
     canvas            app.canvas          the image, the mask layers' overlays, previews, zoom and pan
                       app.mask_tools      its mask tools: brush, eraser, rectangle, lasso (on either layer)
                       app.compare         its compare views: hold Tab, the split line
-    Inpaint dock      app.inpaint_dock    engine settings (reference images: app.references), Inpaint/Stop,
+    Inpaint dock      app.inpaint_dock    engine settings (references: app.references), Inpaint/Stop,
                                           progress, loss curve, variants
     material view     app.material_view   map tabs and the Material dock (lit preview), material mode only
     modes             app.modes           what differs between one image and a map set (open, show, save, run)
@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
         doc.mask_changed.connect(lambda _r: self.update_actions())
         doc.history_changed.connect(self._on_layers_edited)
         self.panel.set_image_channels(mode.channels(doc))
-        self.panel.set_references_blocked(mode.references_note)
+        self.panel.set_reference_kind(mode.reference_kind)
         self._on_layers_edited()
         mode.enter(doc)
         self.show_title(doc.path.name if doc.path else "Untitled")

@@ -2,14 +2,14 @@
 
 ``MaterialDocument`` is a ``Document`` whose ``image`` is the map being looked at; switching maps keeps the
 mask and the undo history, which therefore cover every map: a repair is one step holding a diff per map.
-``MaterialEngine`` wraps ``core.material.inpaint_material`` in the engine interface the worker drives, and
-turns its per-map previews into previews of the map on screen.
+``MaterialEngine`` wraps ``core.material.inpaint_material`` in the engine interface the worker drives (with the
+reference map sets of the engine panel), and turns its per-map previews into previews of the map on screen.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -89,15 +89,19 @@ class MaterialDocument(Document):
 
 
 class MaterialEngine:
-    """An engine-shaped adapter: ``run(request)`` repairs the whole map set with the chosen engine."""
+    """An engine-shaped adapter: ``run(request)`` repairs the whole map set with the chosen engine, learning from
+    (or copying) ``references``, other map sets stacked like this one by the core. The request's options (the
+    own share among them) reach every run as they are."""
 
     name = "material"
 
-    def __init__(self, doc: MaterialDocument, engine: str, separate: bool, registry) -> None:
+    def __init__(self, doc: MaterialDocument, engine: str, separate: bool, registry,
+                 references: Sequence[MapSet] = ()) -> None:
         self.doc = doc
         self.engine = engine
         self.separate = separate
         self.registry = registry
+        self.references = list(references)
         self.capabilities = Capabilities(title="Material", description="joint map-set repair")
 
     def run(self, request: InpaintRequest) -> Iterator[object]:
@@ -105,7 +109,7 @@ class MaterialEngine:
                       train_steps=request.train_steps, device=request.device, options=request.options,
                       cancel=request.cancel)
         for ev in inpaint_material(self.doc.mapset, request.mask, self.engine, self.separate, self.registry,
-                                   **fields):
+                                   references=self.references, **fields):
             if isinstance(ev, MaterialPreview):
                 shown = self.doc.current  # read each time: the user may switch maps while it runs
                 if shown in ev.maps:

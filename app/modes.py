@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from app import dialogs
 from app.document import Document
+from app.engine_panel import IMAGES, MAP_SETS
 from app.history import Step
 from app.image_run import ImageEngine
 from app.material_doc import MaterialDocument, MaterialEngine
@@ -32,9 +33,10 @@ class DocumentMode:
 
     name = "image"
     open_error = "Cannot open"  # the title of the message when a file cannot be opened
-    # Why reference images do not apply to this mode's documents (None: they do). The sampling area applies
-    # to every mode: it is a layer of the document, and the request's options reach the engine as they are.
-    references_note: str | None = None
+    # What this mode's documents take as references (app.engine_panel IMAGES or MAP_SETS): the panel shows that
+    # list. The sampling area applies to every mode: it is a layer of the document, and the request's options
+    # reach the engine as they are.
+    reference_kind = IMAGES
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
@@ -132,8 +134,7 @@ class MaterialMode(DocumentMode):
 
     name = "material"
     open_error = "Cannot open the material"
-    references_note = ("Reference images are for single images: a map set's maps are repaired together, "
-                       "learning from the set itself.")
+    reference_kind = MAP_SETS  # other materials, their maps matched by kind (core.material.references)
 
     def __init__(self, window: MainWindow, view: MaterialView) -> None:
         super().__init__(window)
@@ -153,9 +154,11 @@ class MaterialMode(DocumentMode):
 
     def enter(self, doc: Document) -> None:
         self.view.show_document(doc)
+        self.window.panel.reference_sets.set_material(doc.mapset)
 
     def leave(self) -> None:
         self.view.show_document(None)
+        self.window.panel.reference_sets.set_material(None)
 
     def describe(self, doc: Document) -> str:
         return f"{doc.image.describe()} · {len(doc.mapset.maps)} maps"
@@ -185,9 +188,11 @@ class MaterialMode(DocumentMode):
         return True
 
     def engine(self, doc: Document, name: str, registry: Registry):
-        engine = MaterialEngine(doc, name, self.view.separate(), registry)
         registry.capabilities(name)  # unknown engine -> UserError now, not on the worker
-        return engine
+        references = self.window.panel.reference_map_sets()
+        if references:
+            self.window.panel.reference_sets.check()  # a set that fits another material: its message, now
+        return MaterialEngine(doc, name, self.view.separate(), registry, references)
 
     def adjust_request(self, request: InpaintRequest) -> InpaintRequest:
         request.variants = 1  # a map set is repaired once; variants are for single images

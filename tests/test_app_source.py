@@ -258,7 +258,7 @@ def test_channel_conversion_only_where_nothing_is_lost():
         assert to_channels(values, channels) is values  # left to the engine to judge
 
 
-def test_material_mode_paints_a_source_and_takes_no_references(qtbot, settings, errors, answers, tmp_path):
+def test_material_mode_paints_a_source_and_takes_no_reference_images(qtbot, settings, errors, answers, tmp_path):
     folder = tmp_path / "Stone"
     folder.mkdir()
     write_png(folder / "Stone_BaseColor.png", texture_u8(40, 48, 3, seed=1))
@@ -268,8 +268,9 @@ def test_material_mode_paints_a_source_and_takes_no_references(qtbot, settings, 
     select_engine(w, "taker")
     assert w.panel.references.add_files([write_png(tmp_path / "ref.png", texture_u8(40, 48, 3))])
     assert w.open_path(folder) and w.mode is w.material_mode
-    refs = w.panel.references
-    assert not refs.add_button.isEnabled() and "map set" in refs.note.text()
+    # the panel shows the (empty) list of reference map sets instead; the image list waits, hidden
+    assert not w.panel.references.isVisibleTo(w) and w.panel.reference_sets.isVisibleTo(w)
+    assert w.panel.references_box.text() == "Reference map sets" and w.panel.references.count() == 1
     assert w.action("source_layer").isEnabled()
     w.set_source_layer(True)
     w.canvas.set_brush_size(6)
@@ -280,7 +281,7 @@ def test_material_mode_paints_a_source_and_takes_no_references(qtbot, settings, 
     w.doc.set_mask(np.pad(np.ones((6, 6), bool), ((4, 30), (4, 38))), "hole")
     req = _run(qtbot, w, engines["taker"])
     assert np.array_equal(req.options["source"], w.doc.source_bool())  # every map's run takes the area
-    assert "references" not in req.options
+    assert "references" not in req.options and "own_share" not in req.options
     w.close()
 
 
