@@ -186,7 +186,7 @@ def test_image_references_and_map_sets_stay_apart(qtbot, settings, errors, answe
     w.close()
 
 
-@pytest.mark.parametrize("folder,words", [("no_height", "has no height map"), ("gray_base", "channels"),
+@pytest.mark.parametrize("folder,words", [("no_height", "has no height map"), ("gray_base", "1 channel(s)"),
                                           ("empty", "no image files"), ("mat", "being repaired")])
 def test_a_set_that_does_not_fit_is_refused_with_one_clear_message(qtbot, settings, errors, answers, materials,
                                                                    folder, words):

@@ -51,6 +51,26 @@ def test_reference_normals_in_the_other_convention_are_flipped(tmp_path):
     np.testing.assert_allclose(stacked[:, :, green[1]], same[:, :, green[1]], atol=2.5 / 255)
 
 
+def test_gray_maps_stored_either_way_are_one_thing(tmp_path):
+    """A roughness stored as one gray channel serves a set that stores it as gray RGB (and the other way)."""
+    write_material(tmp_path / "mat", seed=0)  # roughness: gray in RGB
+    ref_dir = tmp_path / "ref"
+    write_material(ref_dir, seed=2)
+    rough = load_map_set(ref_dir).get("roughness")
+    one = rough.image.pixels[:, :, :1].copy()
+    (ref_dir / rough.name).unlink()
+    write_native(ref_dir / "Mat_Roughness.png", one)
+    ms, ref = load_map_set(tmp_path / "mat"), load_map_set(ref_dir)
+    assert ref.get("roughness").image.channels == 1 and ms.get("roughness").image.channels == 3
+    plan = MaterialRepair(ms, _mask(), "telea").plan
+    stacked = reference_stack(ref, ms, plan)
+    i = next(k for k, m in enumerate(ms.maps) if m.kind == "roughness")
+    col = next(e[1] for e in plan.entries[i] if e[0] == "model")
+    np.testing.assert_array_equal(stacked[:, :, col], one[:, :, 0] / np.float32(255))
+    back = reference_stack(ms, ref, MaterialRepair(ref, _mask(), "telea").plan)  # RGB gray -> one channel
+    assert np.isfinite(back).all()
+
+
 def test_jobs_get_their_columns_of_the_references(tmp_path):
     write_material(tmp_path / "mat", seed=0)
     write_material(tmp_path / "ref", 40, 40, seed=3)
@@ -76,7 +96,7 @@ def test_bad_references_are_one_clear_message(tmp_path):
     gray = tmp_path / "gray"
     write_material(gray, seed=1)
     write_native(gray / "Mat_BaseColor.png", np.zeros((32, 32, 1), np.uint8))  # gray where the set has RGB
-    with pytest.raises(UserError, match="channels"):
+    with pytest.raises(UserError, match="basecolor map Mat_BaseColor.png has 1 channel"):
         MaterialRepair(ms, _mask(), "internal", references=[load_map_set(gray)])
     with pytest.raises(UserError, match="no reference"):
         MaterialRepair(ms, _mask(), "telea", references=[load_map_set(tmp_path / "mat")])

@@ -2,7 +2,8 @@
 
 A reference set is stacked exactly as the set being repaired (the same channel plan), so that its pixels mean
 the same thing in every column: each of the set's maps is matched to the reference's map of the same kind (the
-same file name first when a kind appears twice), with the same channel count. A reference normal map stored in
+same file name first when a kind appears twice) holding the same values -- a gray roughness stored as one
+channel or as RGB is one thing, an alpha missing in one of them is opaque. A reference normal map stored in
 the other convention (DirectX against OpenGL) has its green channel flipped, so its bumps point the same way.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 from core.errors import UserError
 from core.masks import Box
 from core.material.mapset import ChannelPlan, MapSet, MaterialMap
-from core.material.names import NORMAL
+from core.material.names import BASECOLOR, NORMAL
 
+VECTOR_KINDS = (BASECOLOR, NORMAL)  # maps whose channels are a colour or a direction
 MAX_REFERENCE_SIDE = 1024  # as core.engines.train_set: a reference's centre, its texture rather than its extent
 
 
@@ -33,12 +35,38 @@ def align(ref: MapSet, mapset: MapSet) -> list[MaterialMap]:
             raise UserError(f"{_label(ref)} has no {m.kind} map to match {m.name}; a reference set needs every "
                             f"kind of map the material has")
         match = next((r for r in same_kind if r.name == m.name), same_kind[0])
-        if match.image.channels != m.image.channels:
-            raise UserError(f"{_label(ref)}: {match.name} has {match.image.channels} channels but {m.name} has "
-                            f"{m.image.channels}; reference maps must be of the same kind")
+        if _conversion(match, m) is None:
+            raise UserError(f"{_label(ref)}: its {m.kind} map {match.name} has {match.image.channels} channel(s), "
+                            f"the material's {m.name} has {m.image.channels}; a reference map must hold the same "
+                            f"values (gray, gray stored as RGB, RGB or RGBA)")
         free.remove(match)
         out.append(match)
     return out
+
+
+def _conversion(ref: MaterialMap, own: MaterialMap):
+    """How ``ref``'s values become ``own``'s channel layout (a function of float h x w x C), or None when they
+    cannot: gray and gray-in-RGB are one thing for a scalar map (roughness, height...), a missing alpha is
+    opaque, an extra one dropped; colour and normal vectors need three channels on both sides."""
+    have, want = ref.image.channels, own.image.channels
+    if have == want:
+        return lambda v: v
+    vector = own.kind in VECTOR_KINDS
+    if have in (3, 4) and want in (3, 4):
+        if want == 3:
+            return lambda v: v[:, :, :3]
+        return lambda v: np.concatenate([v, np.ones_like(v[:, :, :1])], axis=2)
+    if vector:
+        return None
+    if have in (1, 2) and want in (3, 4):  # gray -> gray stored as RGB(A)
+        return lambda v: np.concatenate([np.repeat(v[:, :, :1], 3, axis=2)] +
+                                        ([np.ones_like(v[:, :, :1])] if want == 4 else []), axis=2)
+    if have in (3, 4) and want in (1, 2):  # gray stored as RGB -> gray
+        return lambda v: np.concatenate([v[:, :, :3].mean(axis=2, keepdims=True)] +
+                                        ([np.ones_like(v[:, :, :1])] if want == 2 else []), axis=2)
+    if {have, want} == {1, 2}:
+        return (lambda v: v[:, :, :1]) if want == 1 else (lambda v: np.concatenate([v, np.ones_like(v)], axis=2))
+    return None
 
 
 def reference_stack(ref: MapSet, mapset: MapSet, plan: ChannelPlan,
@@ -56,7 +84,7 @@ def reference_stack(ref: MapSet, mapset: MapSet, plan: ChannelPlan,
         cols = [(c, e[1]) for c, e in enumerate(row) if e[0] == "model"]
         if not cols:
             continue
-        vals = to_float(r.image, box)
+        vals = _conversion(r, own)(to_float(r.image, box))
         if own.kind == NORMAL and own.convention and r.convention and own.convention != r.convention \
                 and vals.shape[2] >= 2:
             vals[:, :, 1] = 1.0 - vals[:, :, 1]  # DirectX <-> OpenGL: the green axis points the other way
