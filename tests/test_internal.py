@@ -525,9 +525,9 @@ def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monke
     calls = []
     real = internal.first_guesses
 
-    def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None):
+    def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None, references=()):
         calls.append((seed, count, candidates))
-        return real(image, mask, box, init, seed, count, candidates, cancelled, source)
+        return real(image, mask, box, init, seed, count, candidates, cancelled, source, references)
 
     monkeypatch.setattr(internal, "first_guesses", spy)
     list(make_engine().run(request_for(image48, mask48, seed=5, variants=2, options=dict(QUICK, candidates=3))))
