@@ -538,6 +538,23 @@ def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monke
 
 
 @needs_patchmatch
+def test_patch_start_copies_from_the_references_too(image48, mask48, monkeypatch, make_texture):
+    import core.engines.patchmatch as pm
+
+    seen = []
+    real = pm.ranked_fills
+
+    def spy(*args, **kw):
+        seen.append(kw.get("references"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pm, "ranked_fills", spy)
+    ref = make_texture(40, 40)
+    list(make_engine().run(request_for(image48, mask48, options=dict(QUICK, references=[ref]))))
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].shape == ref.shape
+
+
+@needs_patchmatch
 def test_ranked_fills_put_the_fill_most_like_its_surroundings_first(make_texture):
     from core.engines.patchmatch import ranked_fills
     from core.patch_stats import texture_mismatch
