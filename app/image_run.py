@@ -28,7 +28,7 @@ import numpy as np
 
 from core.engines.base import Engine, InpaintRequest, Preview, Result
 from core.engines.gray import is_gray_in_rows
-from core.io import ImageData, row_bands, to_float
+from core.io import ImageData, probing_bands, row_bands, to_float
 from core.masks import Box
 
 BAND_ROWS = 64  # rows converted at a time: the temporaries of a band of an 8192 px wide RGBA image are 8 MB
@@ -46,7 +46,7 @@ def gray_in_bands(img: ImageData, mask: np.ndarray, converted: np.ndarray | None
     """core.engines.gray's decision on the whole image, from bands of rows (of ``converted``, the whole image
     as float when there is one, else converted band by band)."""
     def bands():
-        for y0, y1 in row_bands(img.height, BAND_ROWS):
+        for y0, y1 in probing_bands(img.height, BAND_ROWS):
             rows = converted[y0:y1] if converted is not None else to_float(img, Box(y0, 0, y1, img.width))
             yield rows, mask[y0:y1]
     return is_gray_in_rows(bands())

@@ -159,7 +159,7 @@ def run_on_image(img, mask, settings: EngineSettings, quiet: bool = False, label
 
     from core.engines.gray import is_gray_in_rows
     from core.engines.registry import default_registry
-    from core.io import row_bands, to_float
+    from core.io import probing_bands, row_bands, to_float
     from core.masks import Box
 
     options = dict(options or {})
@@ -173,7 +173,8 @@ def run_on_image(img, mask, settings: EngineSettings, quiet: bool = False, label
 
     gray = None
     if img.channels in (3, 4):  # core.engines.gray decides on every known pixel, not the box's
-        gray = is_gray_in_rows(zip(whole_rows(), (mask[y0:y1] for y0, y1 in row_bands(img.height))))
+        bands = probing_bands(img.height)
+        gray = is_gray_in_rows((to_float(img, Box(y0, 0, y1, img.width)), mask[y0:y1]) for y0, y1 in bands)
     source = options.get("source")
     if isinstance(source, np.ndarray) and source.shape[:2] == mask.shape:
         options["source"] = source[box.slices()]
