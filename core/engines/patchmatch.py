@@ -13,10 +13,13 @@ image to that:
   (alpha, the maps beyond the guide) are copied from the known pixel whose 3 x 3 neighbourhood in the filled
   guide is nearest to the hole pixel's: a recovered correspondence, the same for every channel, so the maps stay
   coherent with each other (these pixels are real pixels, at full precision);
-* on a regular texture (bricks, tiles, a weave: ``core.lattice``) a hole wider than half its period can also be
+* on a regular texture (bricks, tiles, a weave: ``core.lattice``) a hole at least a period wide can also be
   filled with the library's regularity guide -- the patch distance plus the distance between the pixels' phases
   on the texture's lattice -- so that copies keep the lattice's phase and lines continue across the hole;
   ``ranked_fills`` mixes such fills into its pool and lets its score choose;
+* ``references`` (other images of the same channel count) are laid beside the region on the library's canvas,
+  with a gap it never copies, so a fill may copy from them as from the image (at most the region's size of each:
+  their centre);
 * ``source`` (the pixels a fill may copy) is passed to the library as its global mask, with two corrections for
   what that mask does: it also removes its pixels as *context*, and a hole with no context around it comes out
   dark or black (measured: a flat colour came back at 55 % of its value, or 0 for a small hole). So a ring of
@@ -52,8 +55,8 @@ PAIR_BUDGET = 40_000_000
 MIN_CANDIDATES = 2048
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # The regularity guide's weight against the patch distance. Measured on the 15 texture and 6 Kodak centre boxes
-# (docs/engines/internal.md, "Lattice-guided fills"): 0.1 and 0.25 lower the boxes' patch SWD alike, 0.25 most
-# on the long lines of brodatz_D047.
+# (docs/engines/internal.md, "Lattice-guided starts"): 0.1 and 0.25 lowered the boxes' patch SWD alike, 0.25
+# most on the long lines of brodatz_D047.
 LATTICE_WEIGHT = 0.25
 # A lattice guides only holes at least this wide against the texture's longer period (the hole's inscribed
 # diameter / the period): thinner holes are aligned by their own borders, and the guide only pulls them off.
