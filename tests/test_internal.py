@@ -524,14 +524,19 @@ def test_training_timesteps_stay_below_t_max(make_texture, monkeypatch):
 def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monkeypatch):
     calls = []
     real = internal.first_guesses
+    real_steps = internal.first_guess_steps
 
     def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None, references=()):
         calls.append((seed, count, candidates))
-        return real(image, mask, box, init, seed, count, candidates, cancelled, source, references)
+        return (yield from real_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references))
 
-    monkeypatch.setattr(internal, "first_guesses", spy)
-    list(make_engine().run(request_for(image48, mask48, seed=5, variants=2, options=dict(QUICK, candidates=3))))
+    monkeypatch.setattr(internal, "first_guess_steps", spy)
+    events = list(make_engine().run(request_for(image48, mask48, seed=5, variants=2,
+                                                options=dict(QUICK, candidates=3))))
     assert calls == [(5, 2, 3)]
+    # the start stage counts the pool's fills (3 + 2 - 1), one event each, so a long start shows its progress
+    fills = [(e.step, e.total) for e in events if isinstance(e, Progress) and e.stage == "start" and e.total == 4]
+    assert fills == [(1, 4), (2, 4), (3, 4), (4, 4)]
     box = internal.sample_region(mask48)
     a, b = real(image48, mask48, box, "patchmatch", 5, 2, 3)
     assert np.abs(a - b).max() > 0.05  # two variants, two different starts
@@ -542,13 +547,13 @@ def test_patch_start_copies_from_the_references_too(image48, mask48, monkeypatch
     import core.engines.patchmatch as pm
 
     seen = []
-    real = pm.ranked_fills
+    real = pm.ranked_fill_steps
 
     def spy(*args, **kw):
         seen.append(kw.get("references"))
-        return real(*args, **kw)
+        return (yield from real(*args, **kw))
 
-    monkeypatch.setattr(pm, "ranked_fills", spy)
+    monkeypatch.setattr(pm, "ranked_fill_steps", spy)
     ref = make_texture(40, 40)
     list(make_engine().run(request_for(image48, mask48, options=dict(QUICK, references=[ref]))))
     assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].shape == ref.shape

@@ -88,13 +88,25 @@ def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed
     """The sampler's first guesses of the region ``box``, one per variant: the image with its hole filled by
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
     first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
-    ``references`` as well); the classical
-    fills have no seed and are all alike."""
-    if init == "patchmatch":
-        from core.engines.patchmatch import ranked_fills
+    ``references`` as well); the classical fills have no seed and are all alike."""
+    steps = first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
-        return ranked_fills(image, mask, count, candidates + count - 1, seed=seed, source=source,
-                            cancelled=cancelled, box=box, references=references)
+
+def first_guess_steps(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
+                      candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
+                      references: tuple | list = ()):
+    """``first_guesses`` as a generator: yields (fills done, fills in all) as PatchMatch's pool is filled (for
+    the start stage's progress), returns the guesses."""
+    if init == "patchmatch":
+        from core.engines.patchmatch import ranked_fill_steps
+
+        return (yield from ranked_fill_steps(image, mask, count, candidates + count - 1, seed=seed, source=source,
+                                             cancelled=cancelled, box=box, references=references))
     roi, hole = image[box.slices()], mask[box.slices()]
     return [np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)] * count
 
@@ -286,8 +298,15 @@ class InternalEngine(RegionEngine):
         if start.init != "mean":
             yield Progress("start", 0, variants, start_title(start.init))
             candidates = opts.candidates if opts.candidates is not None else plan.preset.patch_candidates
-            raw_starts = first_guesses(job.image, job.mask, job.box, start.init, request.seed, variants, candidates,
-                                       request.cancelled, plan.source, plan.references)
+            steps = first_guess_steps(job.image, job.mask, job.box, start.init, request.seed, variants, candidates,
+                                      request.cancelled, plan.source, plan.references)
+            while True:  # one progress event per PatchMatch fill of the pool
+                try:
+                    done, total = next(steps)
+                except StopIteration as finished:
+                    raw_starts = finished.value
+                    break
+                yield Progress("start", done, total, f"{start_title(start.init)}: fill {done} of {total}")
             if opts.detail == "start":
                 raw_starts = [restore_detail(g, hole) for g in raw_starts]
             guesses = [job.tensor(normalise(g, np.zeros(g.shape[:2], bool))) for g in raw_starts]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 import cv2
 import numpy as np
@@ -319,15 +319,31 @@ def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, see
     (docs/engines/internal.md). ``lattice``: on a regular texture with a wide hole, every other fill of the pool
     is lattice-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is returned as
     the pixels of ``box`` (default: the whole image)."""
+    steps = ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def ranked_fill_steps(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
+                      source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
+                      box: Box | None = None, lattice: bool = True,
+                      references: tuple | list = ()) -> Generator[tuple[int, int], None, list[np.ndarray]]:
+    """``ranked_fills`` one fill at a time: yields (fills done, fills in all) after each, so that a caller can show
+    progress (at about a second a fill, a pool of 8 is a wait), and returns the ranked fills."""
     image, mask = _checked(image, mask)
     job = _Job.prepare(image, mask, checked_source(source, mask), lattice=lattice, references=references)
     best: list[tuple[float, int, np.ndarray]] = []
-    for k in range(max(pool, count)):
+    total = max(pool, count)
+    for k in range(total):
         if cancelled is not None and cancelled():
             raise Cancelled()
         region = job.fill(seed + k, regular=k % 2 == 1)
         best.append((texture_mismatch(region, job.hole), k, region))
         best = sorted(best, key=lambda e: e[:2])[:count]
+        yield k + 1, total
     want = box if box is not None else Box(0, 0, *mask.shape)
     return [Result(region, job.box, base=image).crop(want) for _, _, region in best]
 
