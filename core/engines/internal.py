@@ -306,7 +306,7 @@ class InternalEngine(RegionEngine):
                 except StopIteration as finished:
                     raw_starts = finished.value
                     break
-                yield Progress("start", done, total, f"{start_title(start.init)}: fill {done} of {total}")
+                yield Progress("start", done, total, f"PatchMatch fill {done} of {total}")
             if opts.detail == "start":
                 raw_starts = [restore_detail(g, hole) for g in raw_starts]
             guesses = [job.tensor(normalise(g, np.zeros(g.shape[:2], bool))) for g in raw_starts]
