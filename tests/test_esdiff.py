@@ -325,9 +325,12 @@ def test_cli_missing_weights_exit_2(tmp_path, capsys):
 
 
 def test_engine_starts_low_on_scattered_holes(tmp_path):
-    """Isolated missing pixels: DDRM starts at a low noise level from Navier-Stokes; a real hole (a box)
-    keeps the high start from Telea. Both are reported in the result's info."""
-    from core.engines.esdiff import DDRM_START, DDRM_START_SCATTERED, REFINE_ROUNDS, SCATTERED_LR
+    """Isolated missing pixels: DDRM starts at a low noise level from Navier-Stokes; a real hole (a box) starts
+    low from content-aware fill, or high from Telea without the PatchMatch library. Both are reported in the
+    result's info."""
+    from core.engines.esdiff import (DDRM_START, DDRM_START_PATCH, DDRM_START_SCATTERED, REFINE_ROUNDS,
+                                     SCATTERED_LR)
+    from core.engines.patchmatch import available
 
     w = _tiny_weights(tmp_path)
     img, box = _case()
@@ -337,7 +340,10 @@ def test_engine_starts_low_on_scattered_holes(tmp_path):
         req = InpaintRequest(img, mask, seed=0, sampler="ddrm", steps=2, options={"weights": str(w)})
         infos[name] = [e for e in _engine().run(req) if isinstance(e, Result)][0].info
     assert infos["scattered"]["start_sigma"] == DDRM_START_SCATTERED and infos["scattered"]["init"] == "ns"
-    assert infos["box"]["start_sigma"] == DDRM_START and infos["box"]["init"] == "telea"
+    if available():
+        assert infos["box"]["start_sigma"] == DDRM_START_PATCH and infos["box"]["init"] == "patchmatch"
+    else:
+        assert infos["box"]["start_sigma"] == DDRM_START and infos["box"]["init"] == "telea"
     # and the low-rank schedule of SCATTERED_LR, where a box keeps HKGM's fixed rank
     assert {k: infos["scattered"]["lr"][k] for k in SCATTERED_LR} == SCATTERED_LR
     assert infos["box"]["lr"]["rank_start"] is None and infos["box"]["lr"]["lr_iters"] == 1
@@ -369,3 +375,29 @@ def test_engine_refuses_bad_low_rank_options(tmp_path):
         req = InpaintRequest(img, box, seed=0, sampler="ddrm", steps=2, options={"weights": str(w), **opts})
         with pytest.raises(UserError, match="option"):
             list(_engine().run(req))
+
+
+def test_hole_fill_starts_from_content_aware_fill(tmp_path, make_texture):
+    """On a hole, DDRM starts low (DDRM_START_PATCH) from the best PatchMatch fill: the result stays close to that
+    textured guess, where the Telea start (a smooth guess, high noise) wanders far from it."""
+    from core.engines.esdiff import PATCH_POOL
+    from core.engines.patchmatch import available, ranked_fills
+
+    if not available():
+        pytest.skip("PatchMatch library not installed")
+    w = _tiny_weights(tmp_path)
+    img = make_texture(64, 64)
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+
+    def run(options):
+        req = InpaintRequest(img, mask, seed=0, sampler="ddrm", steps=3, options={"weights": str(w), **options})
+        res = [e for e in _engine().run(req) if isinstance(e, Result)][0]
+        return res.composed(), res.info
+
+    out, info = run({})
+    assert info["init"] == "patchmatch"
+    guess = ranked_fills(img, mask, 1, PATCH_POOL, seed=0)[0]
+    telea, _ = run({"init": "telea", "sigma_max": 1.0})
+    near, far = np.abs(out - guess)[mask].mean(), np.abs(telea - guess)[mask].mean()
+    assert near < 0.08 and near < 0.5 * far, (near, far)
