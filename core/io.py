@@ -234,19 +234,16 @@ def _current_umask() -> int:
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A binary file to write ``path``'s new content into: a temp file in the same folder, fsynced and renamed
-    over ``path`` when the block ends. A reader never sees half a file; a failure (disk full, Ctrl+C, an
-    encoder's error) leaves the old file exactly as it was and no temp file behind (an OSError becomes a
-    one-line ``UserError``). The new file gets the old one's permissions, or the usual new-file mode (mkstemp
-    alone would make it 0600)."""
-    p = Path(path)
+def _temp_beside(p: Path, suffix: str) -> Iterator[tuple[int, str]]:
+    """(open descriptor, path) of a new temp file beside ``p`` to write into (the block closes the descriptor, or
+    hands it to ``os.fdopen``); when the block ends the file is fsynced and renamed over
+    ``p`` with ``p``'s permissions (or the usual new-file mode: mkstemp alone would make it 0600). On any failure
+    it is removed, ``p`` is left as it was, and an OSError becomes a one-line ``UserError``."""
     parent = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=str(parent))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
+        yield fd, tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_current_umask())
         os.replace(tmp, p)
@@ -258,6 +255,16 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         if isinstance(exc, OSError):
             raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
         raise
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into: a temp file in the same folder, fsynced and renamed
+    over ``path`` when the block ends. A reader never sees half a file; a failure (disk full, Ctrl+C, an
+    encoder's error) leaves the old file exactly as it was and no temp file behind (an OSError becomes a
+    one-line ``UserError``). The new file gets the old one's permissions, or the usual new-file mode."""
+    with _temp_beside(Path(path), ".tmp") as (fd, _), os.fdopen(fd, "wb") as fh:
+        yield fh
 
 
 def write_bytes_atomic(path: Path, data: bytes | np.ndarray) -> Path:
@@ -358,9 +365,8 @@ def _save_with_opencv(p: Path, ext: str, img: ImageData, params: list[int]) -> P
         if not ok:
             raise refused
         return write_bytes_atomic(p, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{ext}", dir=str(parent))
-    os.close(fd)
-    try:
+    with _temp_beside(p, f".tmp{ext}") as (fd, tmp):
+        os.close(fd)
         try:
             with _opencv_order(img.pixels) as px:
                 ok = cv2.imwrite(tmp, px, params)
@@ -368,18 +374,6 @@ def _save_with_opencv(p: Path, ext: str, img: ImageData, params: list[int]) -> P
             ok = False
         if not ok:
             raise refused
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_current_umask())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
-        raise
     return p
 
 

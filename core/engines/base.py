@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Protocol, Union
+from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar, Union
 
 import numpy as np
 
@@ -202,6 +202,19 @@ def preset_choice(table: dict[str, Preset], request: InpaintRequest, samplers, m
     if not 1 <= steps <= max_steps:
         raise UserError(f"steps must be between 1 and {max_steps}")
     return preset, sampler, steps
+
+
+T = TypeVar("T")
+
+
+def returned(steps: Generator[Any, Any, T]) -> T:
+    """Run a generator to its end, dropping what it yields, and give back what it returns (a stepped computation
+    such as core.engines.patchmatch.ranked_fill_steps, for a caller that shows no progress)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def last_result(events: Iterator[Event]) -> Result:

@@ -25,7 +25,7 @@ from core.diffusion.samplers import SAMPLERS
 from core.diffusion.schedule import T, linear_schedule
 from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_for, train
 from core.diffusion.unet import TinyUNet
-from core.engines.base import PRESETS, Capabilities, Event, Loss, Preset, Progress, preset_choice
+from core.engines.base import PRESETS, Capabilities, Event, Loss, Preset, Progress, preset_choice, returned
 from core.engines.classical import cv_inpaint
 from core.engines.internal_options import (PATCH_STRENGTH, PIXELS_PER_STEP, PRESET_TABLE, RECIPES,  # noqa: F401
                                            SCATTERED_CROP, SCATTERED_LOWRANK_ROUNDS, SCATTERED_LOWRANK_SIGMA,
@@ -89,12 +89,7 @@ def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
     first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
     ``references`` as well); the classical fills have no seed and are all alike."""
-    steps = first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    return returned(first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references))
 
 
 def first_guess_steps(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,

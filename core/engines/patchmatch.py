@@ -35,7 +35,7 @@ from typing import Callable, Generator, Iterator
 import cv2
 import numpy as np
 
-from core.engines.base import Capabilities, Event, Progress, Result
+from core.engines.base import Capabilities, Event, Progress, Result, returned
 from core.engines.options import EngineOptions, option
 from core.engines.region import RegionEngine, RegionJob, pick_region
 from core.errors import Cancelled
@@ -319,12 +319,7 @@ def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, see
     (docs/engines/internal.md). ``lattice``: on a regular texture with a wide hole, every other fill of the pool
     is lattice-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is returned as
     the pixels of ``box`` (default: the whole image)."""
-    steps = ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    return returned(ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references))
 
 
 def ranked_fill_steps(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
