@@ -114,22 +114,30 @@ def _lengthen(corr: np.ndarray, v: tuple[float, float], cy: int, cx: int) -> tup
 
 
 def _isolated(corr: np.ndarray, y: int, x: int, length: float) -> bool:
-    """Whether the peak at (y, x) stands MIN_PROMINENCE above every point of a ring around it."""
+    """Whether the peak at (y, x) stands MIN_PROMINENCE above every point of a ring around it. Each ring point
+    counts with its 3 x 3 neighbours: a ridge of sharp straight lines is a pixel or two wide, and the ring's
+    rounded points can step over it."""
     r = max(3.0, 0.25 * length)
     angles = np.linspace(0, 2 * np.pi, 32, endpoint=False)
-    ry = np.clip(np.rint(y + r * np.sin(angles)).astype(int), 0, corr.shape[0] - 1)
-    rx = np.clip(np.rint(x + r * np.cos(angles)).astype(int), 0, corr.shape[1] - 1)
-    return float(corr[y, x] - corr[ry, rx].max()) >= MIN_PROMINENCE
+    ry = np.rint(y + r * np.sin(angles)).astype(int)
+    rx = np.rint(x + r * np.cos(angles)).astype(int)
+    ring = -np.inf
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            yy, xx = np.clip(ry + dy, 0, corr.shape[0] - 1), np.clip(rx + dx, 0, corr.shape[1] - 1)
+            ring = max(ring, float(corr[yy, xx].max()))
+    return float(corr[y, x]) - ring >= MIN_PROMINENCE
 
 
-def find_lattice(image: np.ndarray, known: np.ndarray) -> Lattice | None:
+def find_lattice(image: np.ndarray, known: np.ndarray,
+                 corr: tuple[np.ndarray, np.ndarray] | None = None) -> Lattice | None:
     """The lattice of ``image``'s (float H x W x C, or H x W) ``known`` pixels, or None when they do not repeat
-    clearly (see the module docstring)."""
+    clearly (see the module docstring). ``corr``: their ``autocorrelation``, when already computed."""
     gray = image.mean(axis=2) if image.ndim == 3 else image
     gray = np.asarray(gray, np.float64)
     if known.sum() < 64 or gray[known].std() < 1e-4:
         return None
-    corr, overlap = autocorrelation(gray, known)
+    corr, overlap = corr if corr is not None else autocorrelation(gray, known)
     cy, cx = corr.shape[0] // 2, corr.shape[1] // 2
     peaks = (corr >= cv2.dilate(corr, np.ones((5, 5), np.uint8))) & (overlap >= MIN_OVERLAP)
     peaks &= corr >= MIN_PEAK

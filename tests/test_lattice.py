@@ -66,12 +66,12 @@ def test_patchmatch_uses_the_lattice_on_wide_holes_only():
     img = np.repeat(bricks(), 3, axis=2)
     box = centre_box_mask(192, 192, 0.25)
     wide = pm._Job.prepare(img, box, None, lattice=True)
-    assert wide.lattice is not None
+    assert wide.regularity is not None
     line = np.zeros((192, 192), bool)
     line[90:96, 20:170] = True  # a scratch 6 px wide: its borders align it
     thin = pm._Job.prepare(img, line, None, lattice=True)
-    assert thin.lattice is None
-    assert pm._Job.prepare(img, box, None).lattice is None  # not asked for
+    assert thin.regularity is None
+    assert pm._Job.prepare(img, box, None).regularity is None  # not asked for
     region = wide.fill(0, regular=True)
     known = ~wide.hole
     assert np.array_equal(region[known], img[wide.box.slices()][known])

@@ -15,8 +15,10 @@ image to that:
   coherent with each other (these pixels are real pixels, at full precision);
 * on a regular texture (bricks, tiles, a weave: ``core.lattice``) a hole at least a period wide can also be
   filled with the library's regularity guide -- the patch distance plus the distance between the pixels' phases
-  on the texture's lattice -- so that copies keep the lattice's phase and lines continue across the hole;
-  ``ranked_fills`` mixes such fills into its pool and lets its score choose;
+  on the texture's lattice -- so that copies keep the lattice's phase and lines continue across the hole; where
+  no lattice is found but straight lines run through the hole (a plaid, planks: ``core.lines``), the guide is
+  the lines' profile instead, so each line leaves the hole where it should; ``ranked_fills`` mixes such fills
+  into its pool and lets its score choose;
 * ``references`` (other images of the same channel count) are laid beside the region on the library's canvas,
   with a gap it never copies, so a fill may copy from them as from the image (at most the region's size of each:
   their centre);
@@ -39,7 +41,8 @@ from core.engines.base import Capabilities, Event, Progress, Result, returned
 from core.engines.options import EngineOptions, option
 from core.engines.region import RegionEngine, RegionJob, pick_region
 from core.errors import Cancelled
-from core.lattice import Lattice, find_lattice
+from core.lattice import Lattice, autocorrelation, find_lattice
+from core.lines import Lines, find_lines
 from core.masks import Box, checked_source, hole_bbox, validate_mask
 from core.patch_stats import texture_mismatch
 
@@ -170,7 +173,8 @@ class _Job:
     guide: np.ndarray  # uint8 h x w x 3
     lo: float
     span: float
-    lattice: Lattice | None = None  # the known pixels' lattice, when lattice-guided fills are asked for and apt
+    # what guided fills follow, when they are asked for and apt: the known pixels' lattice, or lines through the hole
+    regularity: Lattice | Lines | None = None
     # With references: the region and the references side by side (float32), what the library sees; the fields
     # above but ``hole`` are then in its coordinates, the region at its top left.
     canvas: np.ndarray | None = None
@@ -199,21 +203,21 @@ class _Job:
         pixels = crop if canvas is None else canvas
         known = ~_pad_to(hole, pixels.shape[:2]) & (allowed if canvas is not None else True)
         guide, lo, span = _guide(pixels, known)
-        # a lattice is the image's own: the references' phases on it mean nothing
-        found = _wide_lattice(guide, hole, allowed) if lattice and canvas is None else None
+        # a lattice or lines are the image's own: the references' phases on them mean nothing
+        found = _regularity(guide, hole, allowed, (box.y0, box.x0)) if lattice and canvas is None else None
         return cls(image, box, hole, allowed, blocked, lib_hole.astype(np.uint8), recopy, guide, lo, span, found,
                    canvas)
 
     def fill(self, seed: int, regular: bool = False) -> np.ndarray:
         """The region ``box`` filled with ``seed``: a new float32 h x w x C array, known pixels the image's.
-        ``regular``: guided by the job's lattice (when it has one)."""
+        ``regular``: guided by the job's lattice or lines (when it has them)."""
         lib = _library()
         if lib is None:
             raise RuntimeError("the PatchMatch native library is not available")
         with _native_lock:
             lib.set_random_seed(seed % 2 ** 32)
-            if regular and self.lattice is not None:
-                phases = self.lattice.phases(*self.hole.shape, origin=(self.box.y0, self.box.x0))
+            if regular and self.regularity is not None:
+                phases = self.regularity.phases(*self.hole.shape, origin=(self.box.y0, self.box.x0))
                 filled8 = lib.inpaint_regularity(self.guide, self.lib_hole, phases, global_mask=self.blocked,
                                                  patch_size=PATCH_SIZE, guide_weight=LATTICE_WEIGHT)
             else:
@@ -277,13 +281,17 @@ def _with_references(crop, hole, allowed, blocked, lib_hole, references):
     return canvas, usable, off.astype(np.uint8), _pad_to(lib_hole, (height, width))
 
 
-def _wide_lattice(guide: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None) -> Lattice | None:
-    """The lattice of the guide's known pixels (those of the sampling area when there is one), when the hole is
-    wide enough against its period to need it (LATTICE_MIN_WIDTH)."""
+def _regularity(guide: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None,
+                origin: tuple[int, int]) -> Lattice | Lines | None:
+    """What guided fills of this region follow: the lattice of the guide's known pixels (those of the sampling area
+    when there is one) when the hole is wide enough against its period to need it (LATTICE_MIN_WIDTH); else,
+    when the texture has no lattice at all, a family of straight lines through the hole; else None."""
     known = ~hole if allowed is None else allowed
-    lattice = find_lattice(guide.astype(np.float32) / 255.0, known)
+    gray = guide.astype(np.float64).mean(axis=2) / 255.0
+    corr = autocorrelation(gray, known)  # shared by both searches: the one costly step
+    lattice = find_lattice(gray, known, corr)
     if lattice is None:
-        return None
+        return find_lines(gray, known, hole, origin, corr)
     period = max(float(np.hypot(*v)) for v in (lattice.v1, lattice.v2) if v is not None)
     inscribed = 2.0 * float(cv2.distanceTransform(np.pad(hole, 1).astype(np.uint8), cv2.DIST_L2, 5).max())
     return lattice if inscribed >= LATTICE_MIN_WIDTH * period else None
@@ -317,8 +325,8 @@ def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, see
     hole's patches look like the ring around it (core.patch_stats.texture_mismatch). The library's fills differ
     from seed to seed, and that score ranks them much as their distance to the truth does
     (docs/engines/internal.md). ``lattice``: on a regular texture with a wide hole, every other fill of the pool
-    is lattice-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is returned as
-    the pixels of ``box`` (default: the whole image)."""
+    is lattice- or line-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is
+    returned as the pixels of ``box`` (default: the whole image)."""
     return returned(ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references))
 
 
