@@ -71,6 +71,9 @@ def test_patchmatch_uses_the_lattice_on_wide_holes_only():
     line[90:96, 20:170] = True  # a scratch 6 px wide: its borders align it
     thin = pm._Job.prepare(img, line, None, lattice=True)
     assert thin.regularity is None
+    band = np.zeros((192, 192), bool)
+    band[76:116, 20:170] = True  # a stroke 40 px wide, over a period wide yet aligned by its borders
+    assert pm._Job.prepare(img, band, None, lattice=True).regularity is None
     assert pm._Job.prepare(img, box, None).regularity is None  # not asked for
     region = wide.fill(0, regular=True)
     known = ~wide.hole

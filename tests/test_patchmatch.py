@@ -14,6 +14,7 @@ from core.engines.base import InpaintRequest, Progress, Result
 from core.engines.classical import cv_inpaint
 from core.engines.patchmatch import patchmatch_fill
 from core.engines.registry import Registry, default_registry, register_builtin
+from core.engines.train_set import level_matched
 from core.errors import UserError
 
 needs_library = pytest.mark.skipif(not patchmatch.available(), reason="the PatchMatch native library is missing")
@@ -163,8 +164,35 @@ def test_references_are_copied_from():
     _exact_known(with_ref, img, mask)
     assert float(without[mask].std()) < 1e-6  # flat: all it could copy
     assert float(with_ref[mask].std()) > 0.5 * float(ref.std())  # the reference's texture
-    refs = {tuple(v) for v in ref.reshape(-1, 3)} | {tuple(v) for v in img[source]}
-    assert all(tuple(v) in refs for v in with_ref[mask])  # real pixels of the area or the reference only
+    # real pixels of the area or of the reference (at the level around the hole, see the next test) only
+    matched = level_matched([ref], img, mask, source)[0]
+    refs = {tuple(v) for v in matched.reshape(-1, 3)} | {tuple(v) for v in img[source]}
+    assert all(tuple(v) in refs for v in with_ref[mask])
+
+
+@needs_library
+def test_a_reference_is_copied_at_the_level_around_the_hole():
+    """The same texture under brighter light: copied as it is, the patch would glow; shifted to the mean around
+    the hole, it sits at the image's level (gray, RGB, RGBA colour; not alpha, not map stacks)."""
+    tex = texture(96, 96, 3, seed=5) * 0.5 + 0.1  # values 0.1-0.6
+    img = tex.copy()
+    img[:, 60:] = 0.35  # a flat strip, the only sampling area, reaching into the ring around the hole
+    mask = _box(96, 96, 30, 20, 62, 52)
+    source = np.zeros((96, 96), bool)
+    source[:, 60:] = True
+    bright = texture(80, 80, 3, seed=6) * 0.5 + 0.35  # the same kind of texture, 0.25 brighter
+    filled = patchmatch_fill(img, mask, source=source, seed=1, references=[bright])
+    assert float(filled[mask].std()) > 0.05  # the reference's texture ...
+    assert abs(float(filled[mask].mean()) - 0.35) < 0.03  # ... at the level of the area's part of the ring
+    assert float(bright.mean()) - 0.35 > 0.2
+    rgba = np.concatenate([img, np.full((96, 96, 1), 0.8, np.float32)], axis=2)
+    ref4 = np.concatenate([bright, np.full((80, 80, 1), 0.3, np.float32)], axis=2)
+    shifted = level_matched([ref4], rgba, mask, source)[0]
+    assert np.allclose(shifted[:, :, :3].reshape(-1, 3).mean(axis=0), 0.35, atol=1e-3)
+    assert np.array_equal(shifted[:, :, 3], ref4[:, :, 3])  # alpha as it was
+    stack = np.random.default_rng(0).random((96, 96, 7)).astype(np.float32)
+    maps = [np.random.default_rng(1).random((40, 40, 7)).astype(np.float32)]
+    assert np.array_equal(level_matched(maps, stack, mask)[0], maps[0])  # material stacks: untouched
 
 
 @needs_library

@@ -35,7 +35,8 @@ from core.engines.internal_prior import load_prior
 from core.engines.model_cache import Fingerprint, ModelCache, fingerprint, fingerprint_rows
 from core.engines.region import RegionEngine, RegionJob, pick_region, refine_events, sampling_events
 from core.engines.seam_options import SeamFixer, SeamSettings, seam_settings
-from core.engines.train_set import TrainSet, checked_references, checked_share, teaching_digest, train_set
+from core.engines.train_set import (TrainSet, checked_references, checked_share, level_matched, teaching_digest,
+                                    train_set)
 from core.errors import Cancelled
 from core.masks import Box, checked_source, context_margin, grow_box, hole_bbox, hole_thickness, is_scattered
 from core.nonlocal_lowrank import thresholds
@@ -179,7 +180,8 @@ class InternalEngine(RegionEngine):
         device = runtime.resolve_device(request.device)
         source = checked_source(opts.source, mask)
         references = checked_references(opts.references, c)
-        teach = train_set(image, mask, train_region(mask), source, references, checked_share(opts.own_share))
+        matched = level_matched(references, image, mask, source)  # (the cache keys on the references as given)
+        teach = train_set(image, mask, train_region(mask), source, matched, checked_share(opts.own_share))
         scattered = opts.scattered if opts.scattered is not None else is_scattered(job.hole)
         if scattered and request.steps is None:
             n_steps = 1  # the one-step estimate, see SCATTERED_T_MIN
@@ -198,7 +200,7 @@ class InternalEngine(RegionEngine):
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
         cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references)) if k)
         use_cache = opts.cache and not scattered
-        return _Plan(preset, sampler, n_steps, device, source, references, teach, scattered,
+        return _Plan(preset, sampler, n_steps, device, source, matched, teach, scattered,
                      use_cache, lowrank_rounds, start, seam, cache_kind, self._identity(job) if use_cache else None)
 
     def _model(self, job: RegionJob, opts: InternalOptions, plan: _Plan):

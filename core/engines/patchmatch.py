@@ -64,6 +64,11 @@ LATTICE_WEIGHT = 0.25
 # A lattice guides only holes at least this wide against the texture's longer period (the hole's inscribed
 # diameter / the period): thinner holes are aligned by their own borders, and the guide only pulls them off.
 LATTICE_MIN_WIDTH = 1.0
+# Nor does any guide act on a hole narrower than this (its inscribed diameter, px): every pixel of it lies within
+# three of the library's patches of a border, and the borders align the copies; a guide only adds its own error.
+# Measured with bench.guided_starts (the engine's pool of 4): on the stroke masks (28-49 px wide) the guides cost
+# low-pass PSNR where they acted (D006 34.81 -> 34.10 dB, D077 29.79 -> 29.07) for a little SWD; boxes are 128 px.
+GUIDED_MIN_WIDTH = 6 * (2 * PATCH_SIZE + 1)
 
 # The library keeps its random seed in global state: seed and fill must not interleave between threads.
 _native_lock = threading.Lock()
@@ -283,9 +288,13 @@ def _with_references(crop, hole, allowed, blocked, lib_hole, references):
 
 def _regularity(guide: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None,
                 origin: tuple[int, int]) -> Lattice | Lines | None:
-    """What guided fills of this region follow: the lattice of the guide's known pixels (those of the sampling area
-    when there is one) when the hole is wide enough against its period to need it (LATTICE_MIN_WIDTH); else,
+    """What guided fills of this region follow, for a hole at least GUIDED_MIN_WIDTH wide: the lattice of the guide's
+    known pixels (those of the sampling area when there is one) when the hole is wide enough against its period to
+    need it (LATTICE_MIN_WIDTH); else,
     when the texture has no lattice at all, a family of straight lines through the hole; else None."""
+    inscribed = 2.0 * float(cv2.distanceTransform(np.pad(hole, 1).astype(np.uint8), cv2.DIST_L2, 5).max())
+    if inscribed < GUIDED_MIN_WIDTH:
+        return None
     known = ~hole if allowed is None else allowed
     gray = guide.astype(np.float64).mean(axis=2) / 255.0
     corr = autocorrelation(gray, known)  # shared by both searches: the one costly step
@@ -293,7 +302,6 @@ def _regularity(guide: np.ndarray, hole: np.ndarray, allowed: np.ndarray | None,
     if lattice is None:
         return find_lines(gray, known, hole, origin, corr)
     period = max(float(np.hypot(*v)) for v in (lattice.v1, lattice.v2) if v is not None)
-    inscribed = 2.0 * float(cv2.distanceTransform(np.pad(hole, 1).astype(np.uint8), cv2.DIST_L2, 5).max())
     return lattice if inscribed >= LATTICE_MIN_WIDTH * period else None
 
 
@@ -310,11 +318,15 @@ def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
     a new whole image (for benchmarks and tests; the engine works on the region only).
 
     ``source``: bool H x W, True where the fill may copy from (default: anywhere); ``references``: more images
-    (float32, the same channel count) it may copy from too. Equal inputs and seeds give
+    (float32, the same channel count) it may copy from too, shifted to the level around the hole as the engine
+    does (core.engines.train_set.level_matched). Equal inputs and seeds give
     equal results. Known pixels of the result are the input's, bit for bit. Raises RuntimeError when the native
     library is unavailable (see ``available``)."""
+    from core.engines.train_set import level_matched
+
     image, mask = _checked(image, mask)
-    job = _Job.prepare(image, mask, checked_source(source, mask), references=references)
+    source = checked_source(source, mask)
+    job = _Job.prepare(image, mask, source, references=level_matched(list(references), image, mask, source))
     return Result(job.fill(seed), job.box, base=image).composed()
 
 
@@ -367,10 +379,12 @@ class PatchMatchEngine(RegionEngine):
     def fill(self, job: RegionJob, opts: PatchMatchOptions) -> Iterator[Event]:
         n = job.variants
         yield Progress("fill", 0, n, self.capabilities.title)
-        from core.engines.train_set import checked_references  # (lazily: it brings the training code)
+        from core.engines.train_set import checked_references, level_matched  # (lazily: it brings the training code)
 
-        references = checked_references(opts.references, job.image.shape[2])
-        pm = _Job.prepare(job.image, job.mask, checked_source(opts.source, job.mask), job.box, references=references)
+        source = checked_source(opts.source, job.mask)
+        references = level_matched(checked_references(opts.references, job.image.shape[2]), job.image, job.mask,
+                                   source)
+        pm = _Job.prepare(job.image, job.mask, source, job.box, references=references)
         for v in range(n):
             if job.request.cancelled():
                 raise Cancelled()

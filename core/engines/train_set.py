@@ -5,7 +5,9 @@
   condition the sample;
 * **reference images** (``references``, H x W x C arrays of any size): more of the same material (three photos
   of one facade, the other tiles of a set). Crops are drawn from the open image and the references, the open
-  image taking ``own_share`` of them.
+  image taking ``own_share`` of them. Each colour channel of a reference is first shifted to the level of the
+  pixels around the hole (``level_matched``): the same material shot or scanned under other light would otherwise
+  be copied in and taught at its own brightness.
 
 Everything here is arrays; the engine normalises them and hands them to core.diffusion.training.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from core.diffusion.training import CropSites, crop_sites
@@ -23,6 +26,11 @@ from core.masks import Box, grow_box, hole_bbox
 MAX_REFERENCE_SIDE = 1024  # larger references are cropped around their centre: their texture, not their size
 OWN_SHARE = 0.5  # the open image's share of the crops when references are given
 MIN_CROP_INSIDE = 0.5  # a crop counts as from the sampling area when at least this much of it lies inside
+# References are shifted to the mean of the known pixels within this distance of the hole (px): what the fill must
+# sit next to. Measured with PatchMatch (bench.teaching's 8 texture cases, 3 seeds, low-pass dB / SWD): the same
+# texture file's other rows as they are 26.38 / 0.155, shifted to this ring's mean 27.21 / 0.132 (to the whole
+# image's 26.95 / 0.142, mean and spread 26.65 / 0.167), no reference 26.99 / 0.149.
+LEVEL_RING = 16
 
 
 @dataclass
@@ -67,6 +75,32 @@ def checked_references(references, channels: int) -> list[np.ndarray]:
         h, w = ref.shape[:2]
         y0, x0 = max(0, (h - MAX_REFERENCE_SIDE) // 2), max(0, (w - MAX_REFERENCE_SIDE) // 2)
         out.append(np.ascontiguousarray(ref[y0:y0 + MAX_REFERENCE_SIDE, x0:x0 + MAX_REFERENCE_SIDE], np.float32))
+    return out
+
+
+def level_matched(references: list[np.ndarray], image: np.ndarray, mask: np.ndarray,
+                  source: np.ndarray | None = None) -> list[np.ndarray]:
+    """``references`` with each colour channel shifted to the mean of ``image``'s known pixels within LEVEL_RING px
+    of the hole (those inside ``source`` when it reaches the ring): gray, RGB and RGBA only (alpha and stacked
+    material maps, whose levels mean tilt or coverage, are left as they are). New arrays; the references are not
+    changed."""
+    colours = image.shape[2] if image.shape[2] in (1, 3) else 3 if image.shape[2] == 4 else 0
+    if not references or not colours or not mask.any():
+        return list(references)
+    box = grow_box(hole_bbox(mask), LEVEL_RING, mask.shape, multiple=1)
+    hole = mask[box.slices()]
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((2 * LEVEL_RING + 1,) * 2, np.uint8)).astype(bool) & ~hole
+    if source is not None and (near & source[box.slices()]).any():
+        near &= source[box.slices()]  # the area is the material; elsewhere in the ring may be the wrong thing
+    if not near.any():
+        return list(references)
+    level = image[box.slices()][near][:, :colours].astype(np.float64).mean(axis=0)
+    out = []
+    for ref in references:
+        shifted = np.array(ref, np.float32)
+        shift = level - ref[:, :, :colours].reshape(-1, colours).astype(np.float64).mean(axis=0)
+        shifted[:, :, :colours] = np.clip(shifted[:, :, :colours] + shift.astype(np.float32), 0.0, 1.0)
+        out.append(shifted)
     return out
 
 
