@@ -35,6 +35,9 @@ from core.engines.model_cache import ModelCache
 from core.masks import centre_box_mask, stroke_mask_for_bench
 
 
+FEW_SHOT = ("grig", "esdiff")  # engines with shipped weights, run as a user would
+
+
 def make_masks(kinds: list[str], h: int, w: int, seed: int) -> dict[str, np.ndarray]:
     out = {}
     if "strokes" in kinds:
@@ -76,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kodak", type=int, default=2, help="how many Kodak images (0 = none, -1 = all)")
     ap.add_argument("--masks", default="strokes,box")
     ap.add_argument("--methods", default="", help="comma-separated subset of telea,ns,patchmatch,resynth "
-                                                 "(Resynthesizer heal selection, bench.resynth),internal-PRESET "
-                                                 "(default: all, with --presets; resynth when installed)")
+                                                 "(Resynthesizer heal selection, bench.resynth),internal-PRESET,"
+                                                 "grig,esdiff (the few-shot engines, shipped weights) "
+                                                 "(default: all but the few-shot ones, with --presets; resynth "
+                                                 "when installed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--json", default=str(OUT / "quality.json"))
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = bench_cases(args.textures, args.kodak, args.size)
     kinds = args.masks.split(",")
     presets = [p for p in args.presets.split(",") if p]
-    engine = InternalEngine(default_registry().capabilities("internal"), cache=ModelCache(None))
+    registry = default_registry()
+    engine = InternalEngine(registry.capabilities("internal"), cache=ModelCache(None))
     methods = ([m for m in args.methods.split(",") if m] or
                ["telea", "ns", "patchmatch"] + (["resynth"] if resynth_available() else []) +
                [f"internal-{p}" for p in presets]) + [ORACLE]
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                         res = resynth_fill(truth, mask)
                     elif method == ORACLE:
                         res = None
+                    elif method in FEW_SHOT:  # the registry's engine with its shipped weights and defaults
+                        req = InpaintRequest(truth.copy(), mask, seed=args.seed, options={"preview_every": 0})
+                        res = last_result(registry.get(method).run(req)).image
                     else:
                         req = InpaintRequest(truth.copy(), mask, seed=args.seed, preset=method.split("-", 1)[1],
                                              sampler=args.sampler, steps=args.steps, options=dict(options))

@@ -447,3 +447,30 @@ def test_full_res_decoder_option_rebuilds_the_same_weights_with_full_resolution_
     save_weights(tmp_path / "w.safetensors", "grig", state, config)
     net, _ = load_generator(str(tmp_path / "w.safetensors"), torch.device("cpu"))
     assert net.cfg.full_res_decoder and not net.up1.conv_first
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_engine_grain_gives_a_smooth_fill_the_images_texture(offset_weights, c):
+    """The offset generator fills the hole with a flat level; with grain (the default) the hole gets the image's
+    fine texture, with grain off it stays flat. Known pixels are the input's either way."""
+    import cv2
+
+    from core.grain import GRAIN_SIGMA
+    _, eng = _engine()
+    rng = np.random.default_rng(0)
+    img = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, c)), 0, 1).astype(np.float32)
+    mask = np.zeros((96, 96), bool)
+    mask[30:66, 30:66] = True
+
+    def fine(x):
+        return (x - cv2.GaussianBlur(x, (0, 0), GRAIN_SIGMA).reshape(x.shape))[34:62, 34:62]
+
+    out = {}
+    for grain in (True, False):
+        res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights),
+                                                                     "grain": grain}))
+               if isinstance(e, Result)][0]
+        assert res.info["grain"] is grain and np.array_equal(res.image[~mask], img[~mask])
+        out[grain] = res.image
+    assert fine(out[False]).std() < 0.01
+    assert fine(out[True]).std() > 0.6 * fine(img).std()
