@@ -611,3 +611,17 @@ def test_a_repaired_start_keeps_the_starts_grain_and_the_repairs_layout():
     assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.9  # the start's grain
     assert float(hp(ramp.clone())[inner].abs().mean()) < 0.01 < float(a.abs().mean())  # which the repair lacked
     assert (out - ramp)[inner].abs().mean() < 0.1 and out[..., 4:-4, -6].mean() > out[..., 4:-4, 5].mean() + 0.5
+
+
+@needs_patchmatch
+def test_the_patch_recipe_samples_at_most_five_ddrm_steps_unless_asked(image48, mask48):
+    """balanced's 25 DDRM steps let the repair of a PatchMatch start drift (docs/engines/internal.md, Presets): the
+    patch recipe caps them at PATCH_DDRM_STEPS; an explicit step count, or the noise recipe, keeps its own."""
+    from core.engines.internal_options import PATCH_DDRM_STEPS
+
+    def steps(**kw):
+        return results(make_engine().run(request_for(image48, mask48, preset="balanced", train_steps=2, **kw)))[0]
+
+    assert steps(steps=None).info["steps"] == PATCH_DDRM_STEPS == 5
+    assert steps(steps=8).info["steps"] == 8
+    assert steps(steps=None, options=dict(QUICK, recipe="noise")).info["steps"] == 25

@@ -27,7 +27,7 @@ from core.diffusion.training import TrainConfig, crop_size_for, stroke_widths_fo
 from core.diffusion.unet import TinyUNet
 from core.engines.base import PRESETS, Capabilities, Event, Loss, Preset, Progress, preset_choice, returned
 from core.engines.classical import cv_inpaint
-from core.engines.internal_options import (PATCH_STRENGTH, PIXELS_PER_STEP, PRESET_TABLE, RECIPES,  # noqa: F401
+from core.engines.internal_options import (PATCH_DDRM_STEPS, PATCH_STRENGTH, PIXELS_PER_STEP, PRESET_TABLE, RECIPES,  # noqa: F401
                                            SCATTERED_CROP, SCATTERED_LOWRANK_ROUNDS, SCATTERED_LOWRANK_SIGMA,
                                            SCATTERED_PIXEL_RATE, SCATTERED_STEP_FACTOR, SCATTERED_T_MIN,
                                            InternalOptions, StartSettings, start_settings, start_title)
@@ -188,6 +188,8 @@ class InternalEngine(RegionEngine):
         lowrank_rounds = (opts.lowrank_rounds if opts.lowrank_rounds is not None else
                           SCATTERED_LOWRANK_ROUNDS if scattered and c == 3 else 0)
         start = start_settings(opts, scattered)
+        if start.recipe == "patch" and sampler == "ddrm" and request.steps is None:
+            n_steps = min(n_steps, PATCH_DDRM_STEPS)
         # A model trained for a few hundred steps gets the texture right more often than the local colour
         # (bench.hole_drift: fills drift dark). 'final' keeps the sample's detail and moves its low frequencies
         # to meet the surroundings: hole PSNR +1.9 / +0.6 dB on Kodak strokes / box, -0.01 / -0.11 on textures,

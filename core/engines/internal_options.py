@@ -25,6 +25,11 @@ PRESET_TABLE: dict[str, Preset] = {
     "best": Preset("ddpm", 1000, train_steps=6000, warm_steps=1000, patch_candidates=8),
 }
 PATCH_STRENGTH = 0.1  # the patch recipe: noise level of its start, as a fraction of T
+# ... and at most this many DDRM steps below it, whatever the preset (an explicit --steps wins): balanced's 25 steps
+# let the repair drift from the start. bench.quality, balanced with 25 / 5 steps (low-pass dB / SWD): texture
+# strokes 23.48 / 0.078 -> 24.01 / 0.078, box 22.98 / 0.116 -> 23.06 / 0.113, Kodak strokes 17.99 / 0.092 ->
+# 18.25 / 0.090, box 16.50 / 0.214 -> 16.48 / 0.234 (docs/engines/internal.md, Presets).
+PATCH_DDRM_STEPS = 5
 # Scattered holes (isolated missing pixels, core.masks.is_scattered) get their own recipe. The usual one
 # failed there (kodim03 with 50% of the pixels missing: 17.9 dB whole-image PSNR, Navier-Stokes 32.1):
 # - stroke masks never teach the model to fill a lone pixel from its neighbours, so the training masks
