@@ -88,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=str(OUT / "quality.json"))
     ap.add_argument("--sheet", default=str(OUT / "quality_sheet.png"))
     add_option_argument(ap)
+    ap.add_argument("--few-shot-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a request option of the few-shot engines, e.g. sigma_max=0.05 (repeatable); --steps "
+                         "applies to them too")
     args = ap.parse_args(argv)
     options = {"cache": False, "preview_every": 0, **parse_options(args.option)}
+    few_shot_options = {"preview_every": 0, **parse_options(args.few_shot_option)}
     runtime.tune_allocator()
     runtime.set_threads()
 
@@ -121,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     elif method == ORACLE:
                         res = None
                     elif method in FEW_SHOT:  # the registry's engine with its shipped weights and defaults
-                        req = InpaintRequest(truth.copy(), mask, seed=args.seed, options={"preview_every": 0})
+                        req = InpaintRequest(truth.copy(), mask, seed=args.seed, steps=args.steps,
+                                             options=dict(few_shot_options))
                         res = last_result(registry.get(method).run(req)).image
                     else:
                         req = InpaintRequest(truth.copy(), mask, seed=args.seed, preset=method.split("-", 1)[1],

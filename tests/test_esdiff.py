@@ -401,3 +401,44 @@ def test_hole_fill_starts_from_content_aware_fill(tmp_path, make_texture):
     telea, _ = run({"init": "telea", "sigma_max": 1.0})
     near, far = np.abs(out - guess)[mask].mean(), np.abs(telea - guess)[mask].mean()
     assert near < 0.08 and near < 0.5 * far, (near, far)
+
+
+def test_hole_fills_from_patchmatch_take_few_steps_with_the_start_detail_restored(tmp_path, make_texture,
+                                                                                  monkeypatch):
+    """Holes from a PatchMatch start sample at most PATCH_DDRM_STEPS (an explicit steps wins; scattered holes keep
+    the preset's), and the start's faded detail is raised first (option detail; off leaves the start as it is)."""
+    import core.engines.esdiff as esdiff_engine
+    from core.engines.esdiff import PATCH_DDRM_STEPS, PRESET_TABLE
+    from core.engines.patchmatch import available
+
+    if not available():
+        pytest.skip("PatchMatch library not installed")
+    w = _tiny_weights(tmp_path)
+    img = make_texture(64, 64)
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    raised = []
+    real = esdiff_engine.restore_detail
+
+    def spy(image, m, *a, **k):
+        out = real(image, m, *a, **k)
+        raised.append(float(np.abs(out - image)[m].mean()))
+        return out
+
+    monkeypatch.setattr(esdiff_engine, "restore_detail", spy)
+
+    def run(m, steps=None, **options):
+        req = InpaintRequest(img, m, seed=0, sampler="ddrm", steps=steps, preset="fast",
+                             options={"weights": str(w), **options})
+        return [e for e in _engine().run(req) if isinstance(e, Result)][0]
+
+    assert PRESET_TABLE["fast"].steps > PATCH_DDRM_STEPS
+    assert run(mask).info["steps"] == PATCH_DDRM_STEPS
+    assert len(raised) == 1 and raised[0] > 0.002  # the start's detail was raised, once
+    assert run(mask, steps=7).info["steps"] == 7
+    scattered = np.random.default_rng(0).random(mask.shape) < 0.3
+    assert run(scattered).info["steps"] == PRESET_TABLE["fast"].steps
+    assert len(raised) == 2  # the box again; never the scattered pixels' Navier-Stokes start
+    run(mask, detail="off")
+    run(mask, detail="final")
+    assert len(raised) == 3
