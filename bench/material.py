@@ -61,8 +61,13 @@ METHODS = {  # name -> (engine, separate); the oracle is a reference, not an eng
     PER_MAP: ("internal", True),
     TELEA: ("telea", True),
     ORACLE: (None, False),
+    # the content-aware fill alone (not run by default): what the internal engine's patch recipe starts from
+    "joint patchmatch": ("patchmatch", False),
+    "per-map patchmatch": ("patchmatch", True),
 }
-SHEET_LABELS = {"truth": "truth", JOINT: "joint", PER_MAP: "per-map", TELEA: "telea", ORACLE: "oracle"}
+DEFAULT_METHODS = (JOINT, PER_MAP, TELEA, ORACLE)
+SHEET_LABELS = {"truth": "truth", JOINT: "joint", PER_MAP: "per-map", TELEA: "telea", ORACLE: "oracle",
+                "joint patchmatch": "joint PM", "per-map patchmatch": "per-map PM"}
 SHORT = {"basecolor": "base", "normal": "normal", "roughness": "rough", "metallic": "metal", "specular": "spec",
          "gloss": "gloss", "height": "height", "ao": "ao", "other": "other"}
 # The targets (docs/material.md): the share of materials a "most materials" target needs (4 of 5), joint's
@@ -381,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "best"])
     ap.add_argument("--materials", default="", help="comma-separated folder names (default: all)")
-    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                    help="comma-separated subset of: " + ", ".join(METHODS))
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds: one mask (and engine seed) per seed")
     ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
@@ -427,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             with Timer() as tm:
                 results = (shifted_truth_sets(truth, mask) if engine is None else
                            [run_material(truth, mask, engine, separate, seed=seed, preset=args.preset,
-                                         train_steps=args.train_steps, options=options).mapset])
+                                         train_steps=args.train_steps,
+                                         options=options if engine != "patchmatch" else {}).mapset])
             result_renders = [renders(ms) for ms in results]
             scores = mean_scores([case_scores(ms, rr, truth, truth_renders, mask)
                                   for ms, rr in zip(results, result_renders)])

@@ -101,6 +101,51 @@ def test_stacked_maps_are_filled_with_whole_known_pixels():
 
 
 @needs_library
+def test_map_groups_match_each_map_on_what_it_shows():
+    """A stack of a loud colour map and a quiet roughness map of vertical stripes: matched on the stack's principal
+    axes the quiet map is hardly seen and its stripes break up in the hole; matched map by map (``groups``) they
+    run through it, and the maps still come from the same places: a third map, a function of the colour map,
+    keeps that relation in the hole."""
+    h, w = 72, 80
+    colour = texture(h, w, 3, seed=5)
+    stripes = (0.5 + 0.04 * np.sign(np.sin(np.arange(w) * 2 * np.pi / 6)))[None, :, None] * np.ones((h, 1, 1))
+    img = np.concatenate([colour, stripes.astype(np.float32), 1.0 - colour[:, :, :1]], axis=2).astype(np.float32)
+    mask = _box(h, w, 24, 26, 48, 54)
+    groups = [[0, 1, 2], [3], [4]]
+
+    def stripe_contrast(result):  # horizontal against vertical change of the roughness inside the hole
+        r = result[:, :, 3]
+        inner = mask[1:, 1:] & mask[:-1, 1:] & mask[1:, :-1]
+        return np.abs(np.diff(r, axis=1))[1:][inner].mean() / (np.abs(np.diff(r, axis=0))[:, 1:][inner].mean() + 1e-6)
+
+    grouped = patchmatch_fill(img, mask, seed=0, groups=groups)
+    plain = patchmatch_fill(img, mask, seed=0)
+    _exact_known(grouped, img, mask)
+    assert stripe_contrast(grouped) > 20.0 and stripe_contrast(grouped) > 5.0 * stripe_contrast(plain)
+    # coherent: the third map is still 1 - the colour map's first channel
+    assert np.abs(grouped[:, :, 4] - (1.0 - grouped[:, :, 0]))[mask].mean() < 0.02
+
+
+def test_map_groups_are_checked():
+    from core.engines.patchmatch import checked_map_groups
+
+    assert checked_map_groups([[0, 1, 2], [3]], 4) == ()  # RGBA: the library fills it as it is
+    assert checked_map_groups([[0, 1, 2, 3, 4]], 5) == ()  # one map: nothing to match map by map
+    assert checked_map_groups([[0, 1, 2], [3], []], 5) == ((0, 1, 2), (3,))
+    for bad in ([[0, 1], [1, 2]], [[0, 7]], [[-1], [2]], [["x"], [1]]):
+        with pytest.raises(ValueError):
+            checked_map_groups(bad, 5)
+
+
+@needs_library
+def test_engine_refuses_bad_map_groups():
+    img = texture(40, 48, 5, seed=1)
+    req = InpaintRequest(img, _box(40, 48, 10, 12, 24, 30), options={"map_groups": [[0, 1], [1, 2, 3, 4]]})
+    with pytest.raises(UserError, match="disjoint"):
+        list(default_registry().get("patchmatch").run(req))
+
+
+@needs_library
 def test_narrow_16_bit_range_keeps_its_detail():
     """A height map spanning 2 % of the range: matched in 8 bits only after stretching, so the fill stays textured."""
     img = (0.40 + 0.02 * texture(64, 64, 1, seed=4)).astype(np.float32)

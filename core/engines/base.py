@@ -146,6 +146,8 @@ class Capabilities:
     # option "references": more images (H x W x C, the image's channel count) to learn from; "own_share": the
     # open image's share of what is learnt
     supports_references: bool = False
+    # option "map_groups": a stack's maps (lists of channel indices), each matched on its own by content-aware fills
+    supports_map_groups: bool = False
     devices: tuple[str, ...] = ("cpu",)
 
 

@@ -13,6 +13,10 @@ image to that:
   (alpha, the maps beyond the guide) are copied from the known pixel whose 3 x 3 neighbourhood in the filled
   guide is nearest to the hole pixel's: a recovered correspondence, the same for every channel, so the maps stay
   coherent with each other (these pixels are real pixels, at full precision);
+* a stack of maps whose ``groups`` (each map's channels) are given is matched map by map instead: the library fills
+  each map on its own guide, and one correspondence for every channel is then found against those fills (each map
+  weighing the same) and voted over 3 x 3 neighbourhoods, so the maps stay coherent and each is matched on what it
+  shows (a principal-axes guide hardly sees a roughness map);
 * on a regular texture (bricks, tiles, a weave: ``core.lattice``) a hole at least a period wide can also be
   filled with the library's regularity guide -- the patch distance plus the distance between the pixels' phases
   on the texture's lattice -- so that copies keep the lattice's phase and lines continue across the hole; where
@@ -40,11 +44,11 @@ import numpy as np
 from core.engines.base import Capabilities, Event, Progress, Result, returned
 from core.engines.options import EngineOptions, option
 from core.engines.region import RegionEngine, RegionJob, pick_region
-from core.errors import Cancelled
+from core.errors import Cancelled, UserError
 from core.lattice import Lattice, autocorrelation, find_lattice
 from core.lines import Lines, find_lines
 from core.masks import Box, checked_source, hole_bbox, validate_mask
-from core.patch_stats import texture_mismatch
+from core.patch_stats import restore_detail, texture_mismatch
 
 PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
 RING = PATCH_SIZE  # with a source: context kept around the hole (px), a patch radius
@@ -183,10 +187,14 @@ class _Job:
     # With references: the region and the references side by side (float32), what the library sees; the fields
     # above but ``hole`` are then in its coordinates, the region at its top left.
     canvas: np.ndarray | None = None
+    # A stack's maps (channel indices each) and each map's (guide, lo, span): filled map by map (_fill_by_maps)
+    groups: tuple[tuple[int, ...], ...] = ()
+    group_guides: tuple[tuple[np.ndarray, float, float], ...] = ()
 
     @classmethod
     def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None,
-                box: Box | None = None, lattice: bool = False, references: tuple | list = ()) -> "_Job":
+                box: Box | None = None, lattice: bool = False, references: tuple | list = (),
+                groups: tuple | list | None = None) -> "_Job":
         box = box if box is not None else _region(mask, source)
         ys, xs = box.slices()
         crop, hole = image[ys, xs], mask[ys, xs]
@@ -210,12 +218,14 @@ class _Job:
         guide, lo, span = _guide(pixels, known)
         # a lattice or lines are the image's own: the references' phases on them mean nothing
         found = _regularity(guide, hole, allowed, (box.y0, box.x0)) if lattice and canvas is None else None
+        maps = checked_map_groups(groups, pixels.shape[2])
+        guides = tuple(_guide(np.ascontiguousarray(pixels[:, :, list(g)]), known) for g in maps)
         return cls(image, box, hole, allowed, blocked, lib_hole.astype(np.uint8), recopy, guide, lo, span, found,
-                   canvas)
+                   canvas, maps, guides)
 
-    def fill(self, seed: int, regular: bool = False) -> np.ndarray:
-        """The region ``box`` filled with ``seed``: a new float32 h x w x C array, known pixels the image's.
-        ``regular``: guided by the job's lattice or lines (when it has them)."""
+    def _library_fill(self, guide: np.ndarray, seed: int, regular: bool) -> np.ndarray:
+        """The library's 8-bit fill of ``guide`` (the job's hole, blocked pixels and, when ``regular``, its
+        lattice or lines)."""
         lib = _library()
         if lib is None:
             raise RuntimeError("the PatchMatch native library is not available")
@@ -223,11 +233,16 @@ class _Job:
             lib.set_random_seed(seed % 2 ** 32)
             if regular and self.regularity is not None:
                 phases = self.regularity.phases(*self.hole.shape, origin=(self.box.y0, self.box.x0))
-                filled8 = lib.inpaint_regularity(self.guide, self.lib_hole, phases, global_mask=self.blocked,
-                                                 patch_size=PATCH_SIZE, guide_weight=LATTICE_WEIGHT)
-            else:
-                filled8 = lib.inpaint(self.guide, self.lib_hole, global_mask=self.blocked,
-                                      patch_size=PATCH_SIZE)
+                return lib.inpaint_regularity(guide, self.lib_hole, phases, global_mask=self.blocked,
+                                              patch_size=PATCH_SIZE, guide_weight=LATTICE_WEIGHT)
+            return lib.inpaint(guide, self.lib_hole, global_mask=self.blocked, patch_size=PATCH_SIZE)
+
+    def fill(self, seed: int, regular: bool = False) -> np.ndarray:
+        """The region ``box`` filled with ``seed``: a new float32 h x w x C array, known pixels the image's.
+        ``regular``: guided by the job's lattice or lines (when it has them)."""
+        if self.groups:
+            return self._fill_by_maps(seed, regular)
+        filled8 = self._library_fill(self.guide, seed, regular)
         crop = self.image[self.box.slices()]
         pixels = crop if self.canvas is None else self.canvas
         hole = _pad_to(self.hole, pixels.shape[:2])
@@ -244,6 +259,72 @@ class _Job:
         region = np.array(crop, np.float32)
         region[self.hole] = values
         return region
+
+
+    def _fill_by_maps(self, seed: int, regular: bool) -> np.ndarray:
+        """A stack's region filled map by map, then copied through one correspondence (see the module docstring)."""
+        crop = self.image[self.box.slices()]
+        pixels = crop if self.canvas is None else self.canvas
+        hole = _pad_to(self.hole, pixels.shape[:2])
+        allowed = self.allowed if self.allowed is not None else ~hole
+        query = np.array(pixels, np.float32)
+        weight = np.zeros(pixels.shape[2], np.float32)  # channels in no map take no part in the matching
+        for g, (guide, lo, span) in zip(self.groups, self.group_guides):
+            g = list(g)
+            filled8 = self._library_fill(guide, seed, regular)
+            if len(g) in (1, 3):  # the library's own fill, as for an image of this map alone
+                values = lo + span * (filled8[hole][:, :len(g)].astype(np.float32) / 255.0)
+            else:
+                sy, sx = _nearest_known(filled8, hole, allowed, seed)
+                values = pixels[sy, sx][:, g]
+            layer = query[:, :, g]
+            layer[hole] = values
+            query[:, :, g] = layer
+            spread = float(np.sqrt(pixels[allowed][:, g].var(axis=0).sum()))
+            weight[g] = 1.0 / max(spread, 1e-6)  # each map weighs the same, whatever its range or channel count
+        sy, sx = _nearest_known(query * weight, hole, allowed, seed)
+        region = np.array(crop, np.float32)
+        region[self.hole] = _voted(pixels, hole, allowed, sy, sx)
+        return restore_detail(region, self.hole)  # what the vote averaged away, band by band
+
+
+def _voted(pixels: np.ndarray, hole: np.ndarray, allowed: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+    """Each hole pixel's value (``np.nonzero(hole)`` order) as the mean of what its 3 x 3 neighbours' sources
+    (sy, sx) say it is -- the source of the neighbour at offset d, moved back by d -- over the votes that land on
+    an allowed pixel. A pixel's own source always does, so every pixel has a vote; where neighbours' sources agree
+    (a copied run of texture) the vote is that texture, where they do not it averages a few real pixels, not the
+    isolated copies that make per-pixel copying speckled."""
+    h, w = hole.shape
+    qy, qx = np.nonzero(hole)
+    index = -np.ones((h, w), np.int64)
+    index[qy, qx] = np.arange(len(qy))
+    total = np.zeros((len(qy), pixels.shape[2]), np.float32)
+    count = np.zeros(len(qy), np.float32)
+    for dy, dx in _NEIGHBOURS:
+        ny, nx = qy + dy, qx + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        j = np.where(inside, index[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)], -1)
+        ty, tx = sy[np.maximum(j, 0)] - dy, sx[np.maximum(j, 0)] - dx
+        ok = (j >= 0) & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        ok &= allowed[np.clip(ty, 0, h - 1), np.clip(tx, 0, w - 1)]
+        total[ok] += pixels[ty[ok], tx[ok]]
+        count[ok] += 1.0
+    return total / count[:, None]
+
+
+def checked_map_groups(groups: tuple | list | None, channels: int) -> tuple[tuple[int, ...], ...]:
+    """Map groups for a stack: disjoint lists of channel indices, or a ValueError. None when there is nothing to
+    match map by map: a gray, RGB or RGBA image, which the library fills as it is, or a single map."""
+    if not groups:
+        return ()
+    try:
+        out = tuple(tuple(int(k) for k in g) for g in groups if len(g))
+    except (TypeError, ValueError):
+        raise ValueError(f"map groups must be lists of channel indices, not {groups!r}") from None
+    flat = [k for g in out for k in g]
+    if len(set(flat)) != len(flat) or not all(0 <= k < channels for k in flat):
+        raise ValueError(f"map groups {groups!r} are not disjoint channel indices of a {channels}-channel stack")
+    return () if channels in (1, 3, 4) or len(out) < 2 else out
 
 
 def _pad_to(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -313,43 +394,50 @@ def _checked(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
-                    source: np.ndarray | None = None, references: tuple | list = ()) -> np.ndarray:
+                    source: np.ndarray | None = None, references: tuple | list = (),
+                    groups: tuple | list | None = None) -> np.ndarray:
     """Fill ``mask`` (bool H x W, True = fill) of ``image`` (float32 H x W x C in [0, 1], any C) with PatchMatch:
     a new whole image (for benchmarks and tests; the engine works on the region only).
 
     ``source``: bool H x W, True where the fill may copy from (default: anywhere); ``references``: more images
     (float32, the same channel count) it may copy from too, shifted to the level around the hole as the engine
-    does (core.engines.train_set.level_matched). Equal inputs and seeds give
+    does (core.engines.train_set.level_matched); ``groups``: a stack's maps as lists of channel indices, matched
+    map by map (module docstring; ignored for 1, 3 or 4 channels). Equal inputs and seeds give
     equal results. Known pixels of the result are the input's, bit for bit. Raises RuntimeError when the native
     library is unavailable (see ``available``)."""
     from core.engines.train_set import level_matched
 
     image, mask = _checked(image, mask)
     source = checked_source(source, mask)
-    job = _Job.prepare(image, mask, source, references=level_matched(list(references), image, mask, source))
+    job = _Job.prepare(image, mask, source, references=level_matched(list(references), image, mask, source),
+                       groups=groups)
     return Result(job.fill(seed), job.box, base=image).composed()
 
 
 def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
                  source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
-                 box: Box | None = None, lattice: bool = True, references: tuple | list = ()) -> list[np.ndarray]:
+                 box: Box | None = None, lattice: bool = True, references: tuple | list = (),
+                 groups: tuple | list | None = None) -> list[np.ndarray]:
     """The ``count`` best of ``pool`` PatchMatch fills (seeds ``seed`` ...), best first, ranked by how much the
     hole's patches look like the ring around it (core.patch_stats.texture_mismatch). The library's fills differ
     from seed to seed, and that score ranks them much as their distance to the truth does
     (docs/engines/internal.md). ``lattice``: on a regular texture with a wide hole, every other fill of the pool
     is lattice- or line-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is
     returned as the pixels of ``box`` (default: the whole image)."""
-    return returned(ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references))
+    return returned(ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references,
+                                      groups))
 
 
 def ranked_fill_steps(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
                       source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
                       box: Box | None = None, lattice: bool = True,
-                      references: tuple | list = ()) -> Generator[tuple[int, int], None, list[np.ndarray]]:
+                      references: tuple | list = (),
+                      groups: tuple | list | None = None) -> Generator[tuple[int, int], None, list[np.ndarray]]:
     """``ranked_fills`` one fill at a time: yields (fills done, fills in all) after each, so that a caller can show
     progress (at about a second a fill, a pool of 8 is a wait), and returns the ranked fills."""
     image, mask = _checked(image, mask)
-    job = _Job.prepare(image, mask, checked_source(source, mask), lattice=lattice, references=references)
+    job = _Job.prepare(image, mask, checked_source(source, mask), lattice=lattice, references=references,
+                       groups=groups)
     best: list[tuple[float, int, np.ndarray]] = []
     total = max(pool, count)
     for k in range(total):
@@ -367,6 +455,8 @@ def ranked_fill_steps(image: np.ndarray, mask: np.ndarray, count: int, pool: int
 class PatchMatchOptions(EngineOptions):
     source: np.ndarray | None = option(None, "bool H x W sampling area: the fill copies only from here")
     references: tuple | None = option(None, "images of the same channel count the fill may copy from as well")
+    map_groups: tuple | None = option(None, "a stack's maps as lists of channel indices: each map is matched on its "
+                                            "own, all copied through one correspondence")
 
 
 class PatchMatchEngine(RegionEngine):
@@ -384,7 +474,10 @@ class PatchMatchEngine(RegionEngine):
         source = checked_source(opts.source, job.mask)
         references = level_matched(checked_references(opts.references, job.image.shape[2]), job.image, job.mask,
                                    source)
-        pm = _Job.prepare(job.image, job.mask, source, job.box, references=references)
+        try:
+            pm = _Job.prepare(job.image, job.mask, source, job.box, references=references, groups=opts.map_groups)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         for v in range(n):
             if job.request.cancelled():
                 raise Cancelled()
@@ -407,6 +500,7 @@ def register(registry) -> None:
         supports_variants=True,
         supports_source=True,
         supports_references=True,
+        supports_map_groups=True,
         devices=("cpu",),
     )
     registry.register("patchmatch", caps, lambda: PatchMatchEngine(caps))

@@ -177,7 +177,16 @@ class MaterialRepair:
         if caps.harmonizes_seams:
             plain, trimmed = self.seam_columns(job)
             options.update(seam_channels=plain, seam_trimmed=trimmed)
+        if caps.supports_map_groups:  # each map matched on what it shows, all copied from one source pixel
+            options["map_groups"] = self.map_groups(job)
         return options
+
+    def map_groups(self, job: MaterialJob) -> list[list[int]]:
+        """The job's maps as lists of its columns (a map of one constant value has none and is left out)."""
+        where = {col: k for k, col in enumerate(job.columns)}
+        groups = [[where[e[1]] for e in self.plan.entries[j] if e[0] == "model" and e[1] in where]
+                  for j in job.map_indices]
+        return [g for g in groups if g]
 
     def job_options(self, job: MaterialJob, extra: dict | None = None, crop: bool = True) -> dict:
         """The options of ``job``'s run: ``engine_options``, then the repair's ``options``, then ``extra``; a sampling
