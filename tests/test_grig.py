@@ -474,3 +474,30 @@ def test_engine_grain_gives_a_smooth_fill_the_images_texture(offset_weights, c):
         out[grain] = res.image
     assert fine(out[False]).std() < 0.01
     assert fine(out[True]).std() > 0.6 * fine(img).std()
+
+
+def test_engine_detail_brings_the_grain_up_to_the_surroundings(offset_weights):
+    """The quilted grain is cross-faded, so the hole's fine bands come out fainter than the image's; the detail step
+    (the default) raises them towards the image's spread, never past it by much. Known pixels stay the input's."""
+    import cv2
+
+    from core.grain import GRAIN_SIGMA
+    _, eng = _engine()
+    rng = np.random.default_rng(1)
+    img = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, 3)), 0, 1).astype(np.float32)
+    mask = np.zeros((96, 96), bool)
+    mask[30:66, 30:66] = True
+
+    def fine_spread(x):
+        return float((x - cv2.GaussianBlur(x, (0, 0), GRAIN_SIGMA).reshape(x.shape))[34:62, 34:62].std())
+
+    spread = {}
+    for detail in (True, False):
+        res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights),
+                                                                     "detail": detail}))
+               if isinstance(e, Result)][0]
+        assert res.info["detail"] is detail and np.array_equal(res.image[~mask], img[~mask])
+        spread[detail] = fine_spread(res.image)
+    truth = fine_spread(img)
+    assert spread[False] < 0.97 * truth  # the faded grain this step is for
+    assert spread[True] > spread[False] and abs(spread[True] - truth) < abs(spread[False] - truth)
