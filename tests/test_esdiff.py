@@ -377,6 +377,13 @@ def test_engine_refuses_bad_low_rank_options(tmp_path):
             list(_engine().run(req))
 
 
+def _textured_box(make_texture) -> tuple[np.ndarray, np.ndarray]:
+    """A 64 x 64 texture and a 24-px box hole in it."""
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    return make_texture(64, 64), mask
+
+
 def test_hole_fill_starts_from_content_aware_fill(tmp_path, make_texture):
     """On a hole, DDRM starts low (DDRM_START_PATCH) from the best PatchMatch fill: the result stays close to that
     textured guess, where the Telea start (a smooth guess, high noise) wanders far from it."""
@@ -386,9 +393,7 @@ def test_hole_fill_starts_from_content_aware_fill(tmp_path, make_texture):
     if not available():
         pytest.skip("PatchMatch library not installed")
     w = _tiny_weights(tmp_path)
-    img = make_texture(64, 64)
-    mask = np.zeros((64, 64), bool)
-    mask[20:44, 20:44] = True
+    img, mask = _textured_box(make_texture)
 
     def run(options):
         req = InpaintRequest(img, mask, seed=0, sampler="ddrm", steps=3, options={"weights": str(w), **options})
@@ -414,9 +419,7 @@ def test_hole_fills_from_patchmatch_take_few_steps_with_the_start_detail_restore
     if not available():
         pytest.skip("PatchMatch library not installed")
     w = _tiny_weights(tmp_path)
-    img = make_texture(64, 64)
-    mask = np.zeros((64, 64), bool)
-    mask[20:44, 20:44] = True
+    img, mask = _textured_box(make_texture)
     raised = []
     real = esdiff_engine.restore_detail
 

@@ -449,55 +449,53 @@ def test_full_res_decoder_option_rebuilds_the_same_weights_with_full_resolution_
     assert net.cfg.full_res_decoder and not net.up1.conv_first
 
 
+def _noisy_plate(c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 96 x 96 plate of fine noise around 0.45 and a 36-px box hole in its middle."""
+    rng = np.random.default_rng(seed)
+    img = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, c)), 0, 1).astype(np.float32)
+    mask = np.zeros((96, 96), bool)
+    mask[30:66, 30:66] = True
+    return img, mask
+
+
+def _fine_band(x: np.ndarray) -> np.ndarray:
+    """The bands finer than the grain's split, inside the hole of ``_noisy_plate`` (its edge left out)."""
+    import cv2
+
+    from core.grain import GRAIN_SIGMA
+    return (x - cv2.GaussianBlur(x, (0, 0), GRAIN_SIGMA).reshape(x.shape))[34:62, 34:62]
+
+
+def _grig_result(eng, img, mask, weights, **options) -> Result:
+    return [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(weights), **options}))
+            if isinstance(e, Result)][0]
+
+
 @pytest.mark.parametrize("c", [1, 3])
 def test_engine_grain_gives_a_smooth_fill_the_images_texture(offset_weights, c):
     """The offset generator fills the hole with a flat level; with grain (the default) the hole gets the image's
     fine texture, with grain off it stays flat. Known pixels are the input's either way."""
-    import cv2
-
-    from core.grain import GRAIN_SIGMA
     _, eng = _engine()
-    rng = np.random.default_rng(0)
-    img = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, c)), 0, 1).astype(np.float32)
-    mask = np.zeros((96, 96), bool)
-    mask[30:66, 30:66] = True
-
-    def fine(x):
-        return (x - cv2.GaussianBlur(x, (0, 0), GRAIN_SIGMA).reshape(x.shape))[34:62, 34:62]
-
+    img, mask = _noisy_plate(c, seed=0)
     out = {}
     for grain in (True, False):
-        res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights),
-                                                                     "grain": grain}))
-               if isinstance(e, Result)][0]
+        res = _grig_result(eng, img, mask, offset_weights, grain=grain)
         assert res.info["grain"] is grain and np.array_equal(res.image[~mask], img[~mask])
         out[grain] = res.image
-    assert fine(out[False]).std() < 0.01
-    assert fine(out[True]).std() > 0.6 * fine(img).std()
+    assert _fine_band(out[False]).std() < 0.01
+    assert _fine_band(out[True]).std() > 0.6 * _fine_band(img).std()
 
 
 def test_engine_detail_brings_the_grain_up_to_the_surroundings(offset_weights):
     """The quilted grain is cross-faded, so the hole's fine bands come out fainter than the image's; the detail step
-    (the default) raises them towards the image's spread, never past it by much. Known pixels stay the input's."""
-    import cv2
-
-    from core.grain import GRAIN_SIGMA
+    (the default) brings them closer to the image's spread. Known pixels stay the input's."""
     _, eng = _engine()
-    rng = np.random.default_rng(1)
-    img = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, 3)), 0, 1).astype(np.float32)
-    mask = np.zeros((96, 96), bool)
-    mask[30:66, 30:66] = True
-
-    def fine_spread(x):
-        return float((x - cv2.GaussianBlur(x, (0, 0), GRAIN_SIGMA).reshape(x.shape))[34:62, 34:62].std())
-
+    img, mask = _noisy_plate(3, seed=1)
     spread = {}
     for detail in (True, False):
-        res = [e for e in eng.run(InpaintRequest(img, mask, options={"weights": str(offset_weights),
-                                                                     "detail": detail}))
-               if isinstance(e, Result)][0]
+        res = _grig_result(eng, img, mask, offset_weights, detail=detail)
         assert res.info["detail"] is detail and np.array_equal(res.image[~mask], img[~mask])
-        spread[detail] = fine_spread(res.image)
-    truth = fine_spread(img)
+        spread[detail] = float(_fine_band(res.image).std())
+    truth = float(_fine_band(img).std())
     assert spread[False] < 0.97 * truth  # the faded grain this step is for
     assert spread[True] > spread[False] and abs(spread[True] - truth) < abs(spread[False] - truth)

@@ -187,9 +187,11 @@ class _Job:
     # With references: the region and the references side by side (float32), what the library sees; the fields
     # above but ``hole`` are then in its coordinates, the region at its top left.
     canvas: np.ndarray | None = None
-    # A stack's maps (channel indices each) and each map's (guide, lo, span): filled map by map (_fill_by_maps)
+    # A stack's maps (channel indices each), each map's (guide, lo, span) and the channels' weights in the one
+    # correspondence (each map weighing the same, whatever its range or channel count): see _fill_by_maps
     groups: tuple[tuple[int, ...], ...] = ()
     group_guides: tuple[tuple[np.ndarray, float, float], ...] = ()
+    map_weight: np.ndarray | None = None
 
     @classmethod
     def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None,
@@ -220,8 +222,15 @@ class _Job:
         found = _regularity(guide, hole, allowed, (box.y0, box.x0)) if lattice and canvas is None else None
         maps = checked_map_groups(groups, pixels.shape[2])
         guides = tuple(_guide(np.ascontiguousarray(pixels[:, :, list(g)]), known) for g in maps)
+        weight = None
+        if maps:
+            usable = allowed if allowed is not None else ~_pad_to(hole, pixels.shape[:2])  # what the copies come from
+            weight = np.zeros(pixels.shape[2], np.float32)  # channels in no map take no part in the matching
+            for g in maps:
+                spread = float(np.sqrt(pixels[usable][:, list(g)].var(axis=0).sum()))
+                weight[list(g)] = 1.0 / max(spread, 1e-6)
         return cls(image, box, hole, allowed, blocked, lib_hole.astype(np.uint8), recopy, guide, lo, span, found,
-                   canvas, maps, guides)
+                   canvas, maps, guides, weight)
 
     def _library_fill(self, guide: np.ndarray, seed: int, regular: bool) -> np.ndarray:
         """The library's 8-bit fill of ``guide`` (the job's hole, blocked pixels and, when ``regular``, its
@@ -260,7 +269,6 @@ class _Job:
         region[self.hole] = values
         return region
 
-
     def _fill_by_maps(self, seed: int, regular: bool) -> np.ndarray:
         """A stack's region filled map by map, then copied through one correspondence (see the module docstring)."""
         crop = self.image[self.box.slices()]
@@ -268,7 +276,6 @@ class _Job:
         hole = _pad_to(self.hole, pixels.shape[:2])
         allowed = self.allowed if self.allowed is not None else ~hole
         query = np.array(pixels, np.float32)
-        weight = np.zeros(pixels.shape[2], np.float32)  # channels in no map take no part in the matching
         for g, (guide, lo, span) in zip(self.groups, self.group_guides):
             g = list(g)
             filled8 = self._library_fill(guide, seed, regular)
@@ -280,9 +287,7 @@ class _Job:
             layer = query[:, :, g]
             layer[hole] = values
             query[:, :, g] = layer
-            spread = float(np.sqrt(pixels[allowed][:, g].var(axis=0).sum()))
-            weight[g] = 1.0 / max(spread, 1e-6)  # each map weighs the same, whatever its range or channel count
-        sy, sx = _nearest_known(query * weight, hole, allowed, seed)
+        sy, sx = _nearest_known(query * self.map_weight, hole, allowed, seed)
         region = np.array(crop, np.float32)
         region[self.hole] = _voted(pixels, hole, allowed, sy, sx)
         return restore_detail(region, self.hole)  # what the vote averaged away, band by band
