@@ -1,8 +1,10 @@
-"""core.grain: the image's own fine texture rebuilt over a smooth fill, its coarse bands kept."""
+"""core.grain: the image's own texture rebuilt over a smooth fill (fine bands only, or whole blocks), its coarse bands
+kept."""
 import cv2
 import numpy as np
+import pytest
 
-from core.grain import GRAIN_SIGMA, add_grain
+from core.grain import GRAIN_SIGMA, KEEP_SIGMA, add_grain, rebuild_blocks
 
 
 def grainy(h: int = 128, w: int = 128, c: int = 3, seed: int = 0) -> np.ndarray:
@@ -54,9 +56,65 @@ def test_grain_comes_only_from_where_it_is_allowed():
     assert _fine(add_grain(smooth, hole, seed=0))[hole].std() > 0.02  # from anywhere: grainy
 
 
-def test_nothing_to_copy_leaves_the_fill_as_it_is():
+@pytest.mark.parametrize("rebuild", [add_grain, rebuild_blocks])
+def test_nothing_to_copy_leaves_the_fill_as_it_is(rebuild):
     img = grainy(40, 40)
     hole = np.zeros((40, 40), bool)
     hole[4:36, 4:36] = True  # no known block of the grain's size fits beside it
-    assert np.array_equal(add_grain(img, hole), img)
-    assert np.array_equal(add_grain(img, np.zeros((40, 40), bool)), img)
+    assert np.array_equal(rebuild(img, hole), img)
+    assert np.array_equal(rebuild(img, np.zeros((40, 40), bool)), img)
+
+
+def bricks(h: int = 160, w: int = 192, c: int = 3, seed: int = 0) -> np.ndarray:
+    """A brick wall: 14-px courses of 32-px bricks (each its own shade of red, with fine grain) between 4-px light
+    mortar joints, every other course shifted half a brick."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    for top in range(0, h, 18):
+        shift = 16 if (top // 18) % 2 else 0
+        for left in range(-shift, w, 36):
+            img[top:top + 18, max(0, left):left + 36] = np.array([0.55, 0.22, 0.18]) + rng.uniform(-0.06, 0.06)
+            img[top:top + 18, max(0, left + 32):left + 36] = 0.8  # the vertical joint
+        img[top + 14:top + 18] = 0.8  # the horizontal joint
+    img += 0.02 * rng.normal(0, 1, img.shape).astype(np.float32)
+    img = np.clip(img, 0, 1)
+    return img if c == 3 else img.mean(axis=2, keepdims=True)
+
+
+def _stroke(h: int = 160, w: int = 192) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    cv2.polylines(m, [np.array([[20, 120], [70, 40], [120, 120], [170, 40]], np.int32)], False, 1, 10)
+    return m.astype(bool)
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_whole_blocks_carry_a_walls_joints_across_a_stroke(c):
+    """A smooth fill blends brick and mortar into a band of their mean colour where a stroke crosses a joint; grain
+    over it keeps that band, whole blocks put the joints back where the wall has them. The fill's coarsest bands
+    stay its own; known pixels are untouched and a seed gives one result."""
+    img, hole = bricks(c=c), _stroke()
+    smooth = img.copy()
+    smooth[hole] = cv2.GaussianBlur(img, (0, 0), 6.0).reshape(img.shape)[hole]
+    blocks, grain = rebuild_blocks(smooth, hole, seed=0), add_grain(smooth, hole, seed=0)
+    assert np.array_equal(blocks[~hole], smooth[~hole])
+
+    def error(x, sigma=0.0):  # mean absolute error in the hole; after a blur, of where shades and joints lie
+        d = x - img if not sigma else cv2.GaussianBlur(x - img, (0, 0), sigma).reshape(img.shape)
+        return float(np.abs(d)[hole].mean())
+    assert error(blocks) < 0.5 * error(smooth) and error(blocks) < 0.85 * error(grain)
+    assert error(blocks, 2.0) < 0.75 * error(grain, 2.0)
+    coarse = cv2.GaussianBlur(blocks - smooth, (0, 0), 2 * KEEP_SIGMA).reshape(img.shape)
+    assert np.abs(coarse[hole]).mean() < 0.02
+    assert np.array_equal(rebuild_blocks(smooth, hole, seed=0), blocks)
+
+
+def test_whole_blocks_come_only_from_where_they_are_allowed():
+    img, hole = grainy(c=1), np.zeros((128, 128), bool)
+    hole[40:88, 16:56] = True
+    img[:, 64:] = 0.45  # a flat strip: nothing fine to copy there ...
+    allowed = np.zeros_like(hole)
+    allowed[:, 80:] = True  # ... the sampling area
+    smooth = img.copy()
+    smooth[hole] = cv2.GaussianBlur(img, (0, 0), 8.0)[hole][:, None]
+    assert _fine(rebuild_blocks(smooth, hole, seed=0, allowed=allowed))[48:80, 24:48].std() < 0.01
+    assert _fine(rebuild_blocks(smooth, hole, seed=0))[48:80, 24:48].std() > 0.02  # from anywhere: grainy

@@ -472,18 +472,20 @@ def _grig_result(eng, img, mask, weights, **options) -> Result:
 
 
 @pytest.mark.parametrize("c", [1, 3])
-def test_engine_grain_gives_a_smooth_fill_the_images_texture(offset_weights, c):
-    """The offset generator fills the hole with a flat level; with grain (the default) the hole gets the image's
-    fine texture, with grain off it stays flat. Known pixels are the input's either way."""
+def test_engine_texture_gives_a_smooth_fill_the_images_texture(offset_weights, c):
+    """The offset generator fills the hole with a flat level; with whole blocks (the default) or grain the hole gets
+    the image's fine texture, with the texture step off it stays flat. Known pixels are the input's either way."""
     _, eng = _engine()
     img, mask = _noisy_plate(c, seed=0)
     out = {}
-    for grain in (True, False):
-        res = _grig_result(eng, img, mask, offset_weights, grain=grain)
-        assert res.info["grain"] is grain and np.array_equal(res.image[~mask], img[~mask])
-        out[grain] = res.image
-    assert _fine_band(out[False]).std() < 0.01
-    assert _fine_band(out[True]).std() > 0.6 * _fine_band(img).std()
+    for texture in ("blocks", "grain", "off"):
+        res = _grig_result(eng, img, mask, offset_weights, texture=texture, detail=False)
+        assert res.info["texture"] == texture and np.array_equal(res.image[~mask], img[~mask])
+        out[texture] = res.image
+    assert _fine_band(out["off"]).std() < 0.01
+    assert _fine_band(out["grain"]).std() > 0.6 * _fine_band(img).std()
+    assert _fine_band(out["blocks"]).std() > 0.6 * _fine_band(img).std()
+    assert _grig_result(eng, img, mask, offset_weights).info["texture"] == "blocks"
 
 
 def test_engine_detail_brings_the_grain_up_to_the_surroundings(offset_weights):

@@ -18,23 +18,24 @@ level-matched estimate. Measured with bench.grig --quick (5 images; hole PSNR / 
 off 13.21 / 0.11, 13.01 / 0.06; final 13.73 / 0.14, 13.38 / 0.06; steps 13.67 / 0.15, 13.45 / 0.06
 (Telea 13.60 / 0.27, 12.82 / 0.15).
 
-Grain (option ``grain``, on by default): the harmonised fill has the right colours and shapes but nearly no texture
-(patch SWD 0.35-0.61 on bench.quality's cases, PatchMatch's 0.10-0.26), so the bands finer than 5 px are rebuilt
-from the image's own by quilting (core.grain), the coarser ones kept: SWD 0.14-0.32 at the same low-pass PSNR.
-Detail (option ``detail``, on by default): the quilted grain is cross-faded and the generator's mid bands are
-faint, so the hole's bands are then brought up to its surroundings' spread, band by band (core.patch_stats
-.restore_detail, as the internal engine does to its PatchMatch starts). bench.quality's cases, low-pass dB / SWD,
-grain alone -> grain and detail: texture strokes 22.92 / 0.134 -> 22.85 / 0.105, box 21.53 / 0.138 -> 21.50 /
-0.120, Kodak strokes 19.01 / 0.192 -> 18.88 / 0.127, box 16.79 / 0.336 -> 16.72 / 0.227, for 12 ms at 256 px
-(40 ms at 512). Without the grain it does little (texture strokes SWD 0.447 -> 0.432): there is no texture to
-raise.
+Texture (option ``texture``, default ``blocks``): the harmonised fill has the right colours and shapes but nearly no
+texture (patch SWD 0.35-0.61 on bench.quality's cases, PatchMatch's 0.10-0.26), and where fine structure crosses
+the hole (a brick wall's mortar joints) it blends the two into one colour. So the hole is rebuilt from whole blocks
+of the image, chosen by how well they fit the fill's layout and their surroundings, with only the fill's coarsest
+bands kept (core.grain.rebuild_blocks); ``grain`` rebuilds only the bands finer than 5 px over the fill's
+(core.grain.add_grain), ``off`` keeps the generator's fill. Detail (option ``detail``, on by default): the quilted
+blocks are cross-faded, so the hole's bands are then brought up to its surroundings' spread, band by band
+(core.patch_stats.restore_detail, as the internal engine does to its PatchMatch starts). bench.quality's cases,
+low-pass dB / SWD, grain -> blocks (both with detail): texture strokes 22.85 / 0.105 -> 22.89 / 0.087, box 21.50 /
+0.120 -> 21.06 / 0.095, Kodak strokes 18.88 / 0.127 -> 19.31 / 0.097, box 16.72 / 0.227 -> 16.58 / 0.201 (PatchMatch
+0.100 / 0.199 / 0.107 / 0.258), at the grain's speed.
 
 Request options: the fields of ``GrigOptions``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ from core.errors import Cancelled, UserError
 from core.fewshot.common import load_weights, shipped_weights
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
 from core.fewshot.grig_train import train_grig
-from core.grain import add_grain
+from core.grain import add_grain, rebuild_blocks
 from core.patch_stats import restore_detail
 from core.tiling import run_tiled
 
@@ -79,8 +80,11 @@ class GrigOptions(SeamOptions):
                              "of 8)", lo=64)
     overlap: int = option(OVERLAP, "overlap of those tiles, below half a tile", lo=0)
     bf16: bool | None = option(None, "bf16 autocast; None = where the device has it natively, False = fp32")
-    grain: bool = option(True, "rebuild the fill's fine texture from the image's own (core.grain): the generator "
-                               "gets colour and layout right but leaves the hole smooth")
+    texture: Literal["blocks", "grain", "off"] = option(
+        "blocks", "the generator gets colour and layout right but leaves the hole smooth and blends fine structure "
+                  "(a brick and its mortar) into one colour: rebuild the hole from whole blocks of the image, its "
+                  "coarsest bands kept (core.grain.rebuild_blocks); or only the bands finer than 5 px (grain); or "
+                  "leave the generator's fill as it is (off)")
     detail: bool = option(True, "then bring the hole's fine detail up to its surroundings' "
                                 "(core.patch_stats.restore_detail)")
 
@@ -178,12 +182,13 @@ class GRIGEngine(RegionEngine):
                 yield Progress("sample", k + 1, iterations, f"residual iteration {k + 1}/{iterations}")
                 yield job.preview(to_region(x), "sample", k + 1, iterations, v)
             final = to_region(x)
-            if opts.grain:
-                final[:, :, :colour] = np.clip(add_grain(final[:, :, :colour], hole, seed), 0.0, 1.0)
+            if opts.texture != "off":
+                rebuild = rebuild_blocks if opts.texture == "blocks" else add_grain
+                final[:, :, :colour] = np.clip(rebuild(final[:, :, :colour], hole, seed), 0.0, 1.0)
             if opts.detail:
                 final[:, :, :colour] = restore_detail(final[:, :, :colour], hole)
             yield job.result(final, v, {"iterations": iterations, "seed": seed, "seam": seam.mode,
-                                        "grain": opts.grain, "detail": opts.detail, "device": str(device)})
+                                        "texture": opts.texture, "detail": opts.detail, "device": str(device)})
 
 
 def register(registry) -> None:
