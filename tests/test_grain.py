@@ -103,6 +103,8 @@ def test_whole_blocks_carry_a_walls_joints_across_a_stroke(c):
         return float(np.abs(d)[hole].mean())
     assert error(blocks) < 0.5 * error(smooth) and error(blocks) < 0.85 * error(grain)
     assert error(blocks, 2.0) < 0.75 * error(grain, 2.0)
+    unsearched = rebuild_blocks(smooth, hole, seed=0, search=0)  # random candidates only: joints out of line
+    assert error(blocks, 2.0) < 0.8 * error(unsearched, 2.0)
     coarse = cv2.GaussianBlur(blocks - smooth, (0, 0), 2 * KEEP_SIGMA).reshape(img.shape)
     assert np.abs(coarse[hole]).mean() < 0.02
     assert np.array_equal(rebuild_blocks(smooth, hole, seed=0), blocks)
