@@ -70,8 +70,16 @@ def _fits(source: np.ndarray, block: int) -> np.ndarray:
                      borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)[:h - block + 1, :w - block + 1]
 
 
+def can_copy(hole: np.ndarray, allowed: np.ndarray | None = None, block: int = BLOCK) -> bool:
+    """Whether a whole block of known pixels (within ``allowed``, when given) fits beside ``hole``: what the grain
+    and the blocks copy from. Without one they leave the fill as it is."""
+    source = ~hole if allowed is None else allowed & ~hole
+    return min(hole.shape) > block and bool(_fits(source, block).any())
+
+
 def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: np.ndarray, source: np.ndarray,
-           seed: int, block: int, overlap: int, count: int, search: int) -> tuple[np.ndarray, np.ndarray] | None:
+           seed: int, block: int, overlap: int, count: int, search: int, reach: bool = False
+           ) -> tuple[np.ndarray, np.ndarray] | None:
     """Blocks of ``content`` (h x w x C, zero in the hole) laid over the hole in raster order: of ``count``
     candidates (random known blocks, half of them near the block; with ``search`` > 0 the near half is instead the
     blocks within ``search`` px whose content best agrees with what is around the block, found exhaustively), the
@@ -99,6 +107,10 @@ def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: 
     # times faster than two-axis fancy indexing
     flat_content, flat_known_base = content.reshape(h * w, c), np.ascontiguousarray(known_base).reshape(h * w, c)
     grid = gy * w + gx
+    fh, fw = fits.shape
+    # where blocks may lie when the search finds none near a block: all the known blocks, when they come from a
+    # sampling area (a restricted source, which may lie away from the hole); otherwise random ones near it
+    far = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1) if reach else None
     hy, hx = np.nonzero(hole)
     for y in _stops(int(hy.min()), int(hy.max()), h, block, overlap):
         for x in _stops(int(hx.min()), int(hx.max()), w, block, overlap):
@@ -111,8 +123,12 @@ def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: 
             pick = rng.integers(0, ys.size, count)
             cy, cx = ys[pick], xs[pick]
             k = int(count * NEAR_SHARE)
-            near = _searched(lum, squares, have.mean(axis=2), (~inside | laid_here), fits, y, x, search, k) \
-                if search else None
+            near = None
+            if search:
+                corners = (max(0, y - search), min(fh, y + search + 1), max(0, x - search), min(fw, x + search + 1))
+                if far and not fits[corners[0]:corners[1], corners[2]:corners[3]].any():
+                    corners = far  # a sampling area away from the hole: search all of it
+                near = _searched(lum, squares, have.mean(axis=2), (~inside | laid_here), fits, corners, k)
             if near is not None and near[0].size:
                 n = near[0].size
                 cy[:n], cx[:n] = near
@@ -139,19 +155,15 @@ def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: 
 
 
 def _searched(lum: np.ndarray, squares: np.ndarray, have: np.ndarray, seen: np.ndarray, fits: np.ndarray,
-              y: int, x: int, search: int, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The ``k`` known blocks within ``search`` px of (y, x) whose brightness (``lum``, h x w; ``squares`` its
-    square) is closest to ``have``'s (block x block) on the ``seen`` pixels -- the sum of squared differences by
-    two correlations, sum m I^2 - 2 sum m T I, the template's own term being the same for all; brightness alone, a
-    third of the work, as it only shortlists candidates that are then compared in full colour -- as (rows, cols);
-    None when nothing is seen yet or no block fits there."""
+              corners: tuple[int, int, int, int], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``k`` known blocks with their corner in ``corners`` (y0, y1, x0, x1, half-open) whose brightness
+    (``lum``, h x w; ``squares`` its square) is closest to ``have``'s (block x block) on the ``seen`` pixels -- the
+    sum of squared differences by two correlations, sum m I^2 - 2 sum m T I, the template's own term being the same
+    for all; brightness alone, a third of the work, as it only shortlists candidates that are then compared in full
+    colour -- as (rows, cols); None when nothing is seen yet or no block fits there."""
     block = seen.shape[0]
-    if not seen.any():
-        return None
-    fh, fw = fits.shape
-    y0, x0 = max(0, y - search), max(0, x - search)
-    y1, x1 = min(fh, y + search + 1), min(fw, x + search + 1)  # corners y0 .. y1 - 1
-    if y1 <= y0 or x1 <= x0:
+    y0, y1, x0, x1 = corners
+    if not seen.any() or y1 <= y0 or x1 <= x0:
         return None
     m = seen.astype(np.float32)
     win = (slice(y0, y1 + block - 1), slice(x0, x1 + block - 1))
@@ -211,7 +223,8 @@ def rebuild_blocks(region: np.ndarray, hole: np.ndarray, seed: int = 0, allowed:
     base, known_base = _bases(region, hole, sigma)
     content = np.where(hole[:, :, None], 0.0, region).astype(np.float32)
     source = ~hole if allowed is None else allowed & ~hole
-    laid = _quilt(content, known_base, base, hole, source, seed, block, overlap, count, search)
+    laid = _quilt(content, known_base, base, hole, source, seed, block, overlap, count, search,
+                  reach=allowed is not None)
     if laid is None:
         return region.copy()
     acc, wsum = laid

@@ -120,3 +120,20 @@ def test_whole_blocks_come_only_from_where_they_are_allowed():
     smooth[hole] = cv2.GaussianBlur(img, (0, 0), 8.0)[hole][:, None]
     assert _fine(rebuild_blocks(smooth, hole, seed=0, allowed=allowed))[48:80, 24:48].std() < 0.01
     assert _fine(rebuild_blocks(smooth, hole, seed=0))[48:80, 24:48].std() > 0.02  # from anywhere: grainy
+
+
+def test_whole_blocks_line_up_from_a_sampling_area_away_from_the_hole():
+    """The area lies 20 px below the stroke, beyond the search near each block: the whole area is searched then, so
+    the joints still line up (as well as when the blocks may come from anywhere, or better)."""
+    img, hole = bricks(h=240), np.zeros((240, 192), bool)
+    hole[:160] = _stroke()
+    smooth = img.copy()
+    smooth[hole] = cv2.GaussianBlur(img, (0, 0), 6.0)[hole]
+    allowed = np.zeros_like(hole)
+    allowed[180:] = True
+
+    def placement_error(x):
+        return float(np.abs(cv2.GaussianBlur(x - img, (0, 0), 2.0))[hole].mean())
+    fenced = rebuild_blocks(smooth, hole, seed=0, allowed=allowed)
+    assert placement_error(fenced) <= placement_error(rebuild_blocks(smooth, hole, seed=0))
+    assert placement_error(fenced) < 0.5 * placement_error(add_grain(smooth, hole, seed=0, allowed=allowed))

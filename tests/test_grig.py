@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.engines.base import InpaintRequest, Preview, Result
+from core.engines.grig import GrigOptions
 from core.errors import Cancelled, UserError
 from core.fewshot.common import save_weights, shipped_weights
 from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, forged_labels,
@@ -501,3 +502,49 @@ def test_engine_detail_brings_the_grain_up_to_the_surroundings(offset_weights):
     truth = float(_fine_band(img).std())
     assert spread[False] < 0.97 * truth  # the faded grain this step is for
     assert spread[True] > spread[False] and abs(spread[True] - truth) < abs(spread[False] - truth)
+
+
+def _noise_beside_stripes(width: int = 320) -> tuple[np.ndarray, np.ndarray]:
+    """Fine noise around 0.45 on the left 96 px, vertical stripes (8 px period) beyond; a 36-px box hole in the
+    noise."""
+    rng = np.random.default_rng(2)
+    img = np.empty((96, width, 3), np.float32)
+    img[:] = (0.45 + 0.2 * np.sign(np.sin(2 * np.pi * (np.arange(width) + 0.5) / 8)))[None, :, None]
+    img[:, :96] = np.clip(0.45 + 0.1 * rng.normal(0, 1, (96, 96, 3)), 0, 1)
+    mask = np.zeros((96, width), bool)
+    mask[30:66, 30:66] = True
+    return img, mask
+
+
+def _stripiness(x: np.ndarray) -> float:
+    """How much more the hole's inside changes across than along vertical stripes: about 1 for noise."""
+    inner = x[34:62, 34:62]
+    return float(np.abs(np.diff(inner, axis=1)).mean() / max(np.abs(np.diff(inner, axis=0)).mean(), 1e-6))
+
+
+def test_engine_copies_only_from_the_sampling_area(offset_weights):
+    """With a sampling area on the stripes the hole is rebuilt from striped blocks, though the noise is all around
+    it; the area lies beyond the hole's usual region, which grows to take it in. Known pixels stay the input's."""
+    _, eng = _engine()
+    img, mask = _noise_beside_stripes()
+    area = np.zeros_like(mask)
+    area[:, 200:] = True
+    assert eng.region(mask, GrigOptions()).x1 <= 200 < eng.region(mask, GrigOptions(source=area)).x1
+    for texture in ("blocks", "grain"):
+        plain = _grig_result(eng, img, mask, offset_weights, texture=texture, detail=False)
+        fenced = _grig_result(eng, img, mask, offset_weights, texture=texture, detail=False, source=area)
+        assert np.array_equal(fenced.image[~mask], img[~mask])
+        assert _stripiness(plain.image) < 1.5 < 4 < _stripiness(fenced.image)
+
+
+def test_engine_refuses_a_sampling_area_it_cannot_copy_from(offset_weights):
+    _, eng = _engine()
+    img, mask = _noise_beside_stripes()
+    small = np.zeros_like(mask)
+    small[5:20, 150:170] = True  # no 24-px block fits in it
+    with pytest.raises(UserError, match="sampling area"):
+        _grig_result(eng, img, mask, offset_weights, source=small)
+    with pytest.raises(UserError, match="same size"):
+        _grig_result(eng, img, mask, offset_weights, source=np.ones((10, 10), bool))
+    res = _grig_result(eng, img, mask, offset_weights, source=small, texture="off")  # nothing copied: no need
+    assert np.array_equal(res.image[~mask], img[~mask])

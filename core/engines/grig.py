@@ -48,10 +48,12 @@ from core.engines.options import option
 from core.engines.region import RegionEngine, RegionJob, pad_to_multiple
 from core.engines.seam_options import SeamFixer, SeamOptions, SeamSettings, seam_settings
 from core.errors import Cancelled, UserError
+from core.masks import Box, checked_source, grow_box, hole_bbox
 from core.fewshot.common import load_weights, shipped_weights
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
 from core.fewshot.grig_train import train_grig
-from core.grain import add_grain, rebuild_blocks
+from core.grain import BLOCK as GRAIN_BLOCK
+from core.grain import add_grain, can_copy, rebuild_blocks
 from core.patch_stats import restore_detail
 from core.tiling import run_tiled
 
@@ -92,6 +94,8 @@ class GrigOptions(SeamOptions):
                   "leave the generator's fill as it is (off)")
     detail: bool = option(True, "then bring the hole's fine detail up to its surroundings' "
                                 "(core.patch_stats.restore_detail)")
+    source: np.ndarray | None = option(None, "bool H x W sampling area: the texture step copies blocks only from "
+                                             "here (the generator still sees the whole region)")
 
 
 def _rgb_seam(seam: SeamSettings, colour: int) -> SeamSettings:
@@ -120,8 +124,27 @@ class GRIGEngine(RegionEngine):
         super().__init__(capabilities)
         self.weights = LoadedWeights(_generator, lambda: shipped_weights("grig"))
 
+    def region(self, mask: np.ndarray, opts: GrigOptions) -> Box:
+        """The hole's box plus context; with a sampling area of which too little lies there, grown to take the area
+        in, so that the texture step has blocks to copy (the generator then works on more, in tiles)."""
+        box = super().region(mask, opts)
+        source = None if opts.source is None else np.asarray(opts.source)
+        if source is None or source.shape[:2] != mask.shape:  # a bad area is refused in fill, before any work
+            return box
+        usable = (source.any(axis=2) if source.ndim == 3 else source.astype(bool)) & ~mask
+        if not usable.any() or usable[box.slices()].sum() >= max(int(mask.sum()), (2 * GRAIN_BLOCK) ** 2):
+            return box
+        area = hole_bbox(usable)
+        union = Box(min(box.y0, area.y0), min(box.x0, area.x0), max(box.y1, area.y1), max(box.x1, area.x1))
+        return grow_box(union, 0, mask.shape, multiple=self.region_multiple)
+
     def fill(self, job: RegionJob, opts: GrigOptions) -> Iterator[Event]:
         request, c = job.request, job.channels
+        source = checked_source(opts.source, job.mask)
+        allowed = None if source is None else source[job.box.slices()]
+        if allowed is not None and opts.texture != "off" and not can_copy(job.hole, allowed):
+            raise UserError(f"the sampling area holds no {GRAIN_BLOCK} x {GRAIN_BLOCK} px of known pixels near the "
+                            "hole for GRIG to copy from; paint a larger area")
         iterations = int(request.steps) if request.steps is not None else ITERATIONS
         if not 1 <= iterations <= MAX_ITERATIONS:
             raise UserError(f"steps (residual iterations) must be between 1 and {MAX_ITERATIONS}")
@@ -189,7 +212,7 @@ class GRIGEngine(RegionEngine):
             final = to_region(x)
             if opts.texture != "off":
                 rebuild = rebuild_blocks if opts.texture == "blocks" else add_grain
-                final[:, :, :colour] = np.clip(rebuild(final[:, :, :colour], hole, seed), 0.0, 1.0)
+                final[:, :, :colour] = np.clip(rebuild(final[:, :, :colour], hole, seed, allowed), 0.0, 1.0)
             if opts.detail:
                 final[:, :, :colour] = restore_detail(final[:, :, :colour], hole)
             yield job.result(final, v, {"iterations": iterations, "seed": seed, "seam": seam.mode,
@@ -209,6 +232,7 @@ def register(registry) -> None:
         supports_seed=True,
         supports_variants=True,
         supports_steps=True,
+        supports_source=True,
         harmonizes_seams=True,
         devices=tuple(runtime.available_devices()),
         max_channels=4,  # RGB(A) or gray: an RGB generator; map sets go to `internal`
