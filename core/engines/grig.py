@@ -48,12 +48,12 @@ from core.engines.options import option
 from core.engines.region import RegionEngine, RegionJob, pad_to_multiple
 from core.engines.seam_options import SeamFixer, SeamOptions, SeamSettings, seam_settings
 from core.errors import Cancelled, UserError
-from core.masks import Box, checked_source, grow_box, hole_bbox
 from core.fewshot.common import load_weights, shipped_weights
 from core.fewshot.grig_model import DOWNSAMPLE, GenConfig, GRIGGenerator
 from core.fewshot.grig_train import train_grig
 from core.grain import BLOCK as GRAIN_BLOCK
 from core.grain import add_grain, can_copy, rebuild_blocks
+from core.masks import Box, checked_source, grow_box, hole_bbox
 from core.patch_stats import restore_detail
 from core.tiling import run_tiled
 
