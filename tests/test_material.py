@@ -209,11 +209,16 @@ def test_saved_set_keeps_names_formats_depths_and_known_pixels(tmp_path):
 
 
 # ---- the repair event stream -------------------------------------------------------------------------------------
-def test_joint_and_separate_repairs_stream_previews_and_keep_normals_unit(tmp_path):
+def _set_with_box(tmp_path) -> tuple:
+    """The test material written to ``tmp_path`` and loaded, with a 12 x 16 px box hole."""
     write_material(tmp_path)
-    ms = load_map_set(tmp_path)
     mask = np.zeros((32, 32), bool)
     mask[6:18, 4:20] = True
+    return load_map_set(tmp_path), mask
+
+
+def test_joint_and_separate_repairs_stream_previews_and_keep_normals_unit(tmp_path):
+    ms, mask = _set_with_box(tmp_path)
     events = list(inpaint_material(ms, mask, "internal", **FAST))
     previews = [e for e in events if isinstance(e, MaterialPreview)]
     assert previews and set(previews[-1].maps) == set(range(len(ms.maps)))  # joint: every map at once
@@ -232,10 +237,7 @@ def test_seam_harmonisation_trims_normal_maps_and_callers_can_override(tmp_path,
     from core.engines.registry import default_registry
     from core.material import MaterialRepair
 
-    write_material(tmp_path)
-    ms = load_map_set(tmp_path)
-    mask = np.zeros((32, 32), bool)
-    mask[6:18, 4:20] = True
+    ms, mask = _set_with_box(tmp_path)
     joint = MaterialRepair(ms, mask, "internal")
     job = joint.jobs[0]
     normal_cols = set(joint.plan.model_channels(next(i for i, m in enumerate(ms.maps) if m.is_normal)))
@@ -271,10 +273,7 @@ def test_joint_repair_hands_the_engine_its_maps(tmp_path):
 
     if not available():
         pytest.skip("PatchMatch library not installed")
-    write_material(tmp_path)
-    ms = load_map_set(tmp_path)
-    mask = np.zeros((32, 32), bool)
-    mask[6:18, 4:20] = True
+    ms, mask = _set_with_box(tmp_path)
     joint = MaterialRepair(ms, mask, "patchmatch")
     job = joint.jobs[0]
     groups = joint.engine_options(job)["map_groups"]
@@ -290,10 +289,7 @@ def test_joint_repair_hands_the_engine_its_maps(tmp_path):
 
 
 def test_closing_the_stream_stops_the_work(tmp_path):
-    write_material(tmp_path)
-    ms = load_map_set(tmp_path)
-    mask = np.zeros((32, 32), bool)
-    mask[6:18, 4:20] = True
+    ms, mask = _set_with_box(tmp_path)
     gen = inpaint_material(ms, mask, "internal", train_steps=10_000, steps=3,
                            options={"cache": False, "batch": 2})
     for ev in gen:
