@@ -101,8 +101,8 @@ def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: 
     acc = np.zeros((h, w, c), np.float32)
     wsum = np.zeros((h, w, 1), np.float32)
     laid = np.zeros((h, w), bool)
-    lum = np.ascontiguousarray(content.mean(axis=2))  # what the search compares
-    squares = lum * lum
+    lum = np.ascontiguousarray(content.mean(axis=2)) if search else None  # what the search compares
+    squares = lum * lum if search else None
     # candidates are gathered by flat index (a block's corner plus each pixel's offset): np.take on rows is several
     # times faster than two-axis fancy indexing
     flat_content, flat_known_base = content.reshape(h * w, c), np.ascontiguousarray(known_base).reshape(h * w, c)
@@ -133,8 +133,8 @@ def _quilt(content: np.ndarray, known_base: np.ndarray, base: np.ndarray, hole: 
                 n = near[0].size
                 cy[:n], cx[:n] = near
             else:  # part of the candidates from near the block (a photo's texture is local), kept where one fits
-                ny = np.clip(y + rng.integers(-NEAR_RADIUS, NEAR_RADIUS + 1, k), 0, fits.shape[0] - 1)
-                nx = np.clip(x + rng.integers(-NEAR_RADIUS, NEAR_RADIUS + 1, k), 0, fits.shape[1] - 1)
+                ny = np.clip(y + rng.integers(-NEAR_RADIUS, NEAR_RADIUS + 1, k), 0, fh - 1)
+                nx = np.clip(x + rng.integers(-NEAR_RADIUS, NEAR_RADIUS + 1, k), 0, fw - 1)
                 ok = fits[ny, nx]
                 cy[:k][ok], cx[:k][ok] = ny[ok], nx[ok]
             # the base is smooth: compared on a sparse grid of the block
