@@ -526,9 +526,11 @@ def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monke
     real = internal.first_guesses
     real_steps = internal.first_guess_steps
 
-    def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None, references=()):
+    def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None, references=(),
+            groups=None):
         calls.append((seed, count, candidates))
-        return (yield from real_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references))
+        return (yield from real_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references,
+                                      groups))
 
     monkeypatch.setattr(internal, "first_guess_steps", spy)
     events = list(make_engine().run(request_for(image48, mask48, seed=5, variants=2,
@@ -625,3 +627,27 @@ def test_the_patch_recipe_samples_at_most_five_ddrm_steps_unless_asked(image48, 
     assert steps(steps=None).info["steps"] == PATCH_DDRM_STEPS == 5
     assert steps(steps=8).info["steps"] == 8
     assert steps(steps=None, options=dict(QUICK, recipe="noise")).info["steps"] == 25
+
+
+@needs_patchmatch
+def test_a_model_from_no_prior_leaves_a_good_start_as_it_is(make_texture, mask48):
+    """A model trained from random weights for a few steps has learnt little: predicting x0 directly it replaces
+    the PatchMatch start's texture by its own guess; with the skip (the default for a stack of maps, more channels
+    than an image has) it repairs the start only as much as it knows better. Images keep predicting x0."""
+    image = make_texture(48, 48, 5, seed=3)
+
+    def fill(**opts):
+        events = list(make_engine().run(request_for(image, mask48, train_steps=5, options=dict(QUICK, **opts))))
+        start = next(ev for ev in events if isinstance(ev, Preview) and ev.stage == "start")
+        result = results(events)[0]
+        hole = mask48[result.box.slices()]
+        return float(np.abs(result.region - start.image)[hole].mean()), result.info
+
+    kept, info = fill()
+    moved, plain_info = fill(skip=False)
+    assert info["skip"] and not plain_info["skip"] and not info["prior"]
+    assert kept < 0.03 and moved > 3 * kept  # measured 0.018 and 0.103
+    for channels in (1, 3, 4):
+        info = results(make_engine().run(request_for(make_texture(48, 48, channels, seed=3), mask48,
+                                                     train_steps=1)))[0].info
+        assert not info["skip"]

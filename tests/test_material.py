@@ -265,27 +265,27 @@ def test_seam_harmonisation_trims_normal_maps_and_callers_can_override(tmp_path,
 
 
 def test_joint_repair_hands_the_engine_its_maps(tmp_path):
-    """Engines that match map by map (PatchMatch) get the joint stack's maps as groups of its columns (every
-    modelled column in exactly one group, a map's columns together); a separate repair, one map per run, gets none
-    to use, and engines without the capability get no such option."""
+    """Engines that match map by map (PatchMatch, and the internal engine for its PatchMatch start) get the joint
+    stack's maps as groups of its columns (every modelled column in exactly one group, a map's columns together);
+    a separate repair, one map per run, gets none to use, and engines without the capability get no such option."""
     from core.engines.patchmatch import available, checked_map_groups
     from core.material import MaterialRepair
 
     if not available():
         pytest.skip("PatchMatch library not installed")
     ms, mask = _set_with_box(tmp_path)
-    joint = MaterialRepair(ms, mask, "patchmatch")
-    job = joint.jobs[0]
-    groups = joint.engine_options(job)["map_groups"]
-    per_map = [sorted(job.columns.index(c) for c in joint.plan.model_channels(i)) for i in range(len(ms.maps))]
-    assert sorted(map(sorted, groups)) == sorted(g for g in per_map if g)
-    assert sorted(k for g in groups for k in g) == list(range(len(job.columns)))
-    assert len(checked_map_groups(groups, len(job.columns))) == len(groups) >= 2
-    sep = MaterialRepair(ms, mask, "patchmatch", separate=True)
-    for j in sep.jobs:
-        assert checked_map_groups(sep.engine_options(j)["map_groups"], len(j.columns)) == ()
-    for engine in ("internal", "telea"):
-        assert "map_groups" not in MaterialRepair(ms, mask, engine).engine_options(job)
+    for engine in ("patchmatch", "internal"):
+        joint = MaterialRepair(ms, mask, engine)
+        job = joint.jobs[0]
+        groups = joint.engine_options(job)["map_groups"]
+        per_map = [sorted(job.columns.index(c) for c in joint.plan.model_channels(i)) for i in range(len(ms.maps))]
+        assert sorted(map(sorted, groups)) == sorted(g for g in per_map if g)
+        assert sorted(k for g in groups for k in g) == list(range(len(job.columns)))
+        assert len(checked_map_groups(groups, len(job.columns))) == len(groups) >= 2
+        sep = MaterialRepair(ms, mask, engine, separate=True)
+        for j in sep.jobs:
+            assert checked_map_groups(sep.engine_options(j)["map_groups"], len(j.columns)) == ()
+    assert "map_groups" not in MaterialRepair(ms, mask, "telea").engine_options(job)
 
 
 def test_closing_the_stream_stops_the_work(tmp_path):

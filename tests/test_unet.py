@@ -54,3 +54,23 @@ def test_timestep_embedding():
     # sin(0) = 0 for the first half, cos(0) = 1 for the second
     assert torch.equal(e[0, :8], torch.zeros(8)) and torch.equal(e[0, 8:], torch.ones(8))
     assert not torch.allclose(e[1], e[2])
+
+
+def test_the_skip_estimate_is_the_noisy_input_plus_the_output_scaled_by_the_noise_level():
+    """With the skip the same weights estimate x0 as sqrt(abar) x_t + sqrt(1 - abar) F: at low noise an untrained
+    model hands back about x_t (a start it was given), at high noise about its own output."""
+    from core.diffusion.schedule import linear_schedule
+
+    abar = linear_schedule().alphas_cumprod
+    torch.manual_seed(0)
+    plain = TinyUNet(3).eval()
+    skip = TinyUNet(3, abar).eval()
+    skip.load_state_dict(plain.state_dict())  # the buffer is not part of the weights
+    assert set(skip.state_dict()) == set(plain.state_dict())
+    x_t, y, m = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    t = torch.tensor([2, 900])
+    with torch.no_grad():
+        f, est = plain(x_t, y, m, t), skip(x_t, y, m, t)
+    a = abar[t].float().view(2, 1, 1, 1)
+    assert torch.allclose(est, a.sqrt() * x_t + (1 - a).sqrt() * f, atol=1e-5)
+    assert (est[0] - x_t[0]).abs().mean() < 0.05 < (f[0] - x_t[0]).abs().mean()

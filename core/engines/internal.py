@@ -43,6 +43,11 @@ from core.nonlocal_lowrank import thresholds
 from core.patch_stats import restore_detail
 
 MIN_SIDE = 16
+# Map stacks (more channels than an image has) are modelled with the UNet's skip (TinyUNet): a model trained from
+# random weights for the fast preset's 300 steps, predicting x0 directly, flattened the quiet maps of a PatchMatch
+# start it was only meant to polish (acg_metal055a's roughness patch SWD 0.061 -> 0.196 even at strength 0.01;
+# docs/material.md). Images keep predicting x0: their repair was measured that way (docs/engines/internal.md).
+SKIP_ABOVE_CHANNELS = 4
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
 
 
@@ -85,24 +90,26 @@ def sample_region(mask: np.ndarray) -> Box:
 
 def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
                   candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
-                  references: tuple | list = ()) -> list[np.ndarray]:
+                  references: tuple | list = (), groups: tuple | list | None = None) -> list[np.ndarray]:
     """The sampler's first guesses of the region ``box``, one per variant: the image with its hole filled by
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
     first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
-    ``references`` as well); the classical fills have no seed and are all alike."""
-    return returned(first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references))
+    ``references`` as well), a stack's maps (``groups``) matched map by map; the classical fills have no seed and
+    are all alike."""
+    return returned(first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references,
+                                      groups))
 
 
 def first_guess_steps(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
                       candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
-                      references: tuple | list = ()):
+                      references: tuple | list = (), groups: tuple | list | None = None):
     """``first_guesses`` as a generator: yields (fills done, fills in all) as PatchMatch's pool is filled (for
     the start stage's progress), returns the guesses."""
     if init == "patchmatch":
         from core.engines.patchmatch import ranked_fill_steps
 
         return (yield from ranked_fill_steps(image, mask, count, candidates + count - 1, seed=seed, source=source,
-                                             cancelled=cancelled, box=box, references=references))
+                                             cancelled=cancelled, box=box, references=references, groups=groups))
     roi, hole = image[box.slices()], mask[box.slices()]
     return [np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)] * count
 
@@ -139,6 +146,8 @@ class _Plan:
     lowrank_rounds: int
     start: StartSettings
     seam: SeamSettings
+    prior: dict | None  # the prior's weights when training starts from them (unless a cached model is found)
+    skip: bool  # the UNet predicts x0 through the skip (TinyUNet): models that start from no prior
     cache_kind: str
     identity: Fingerprint | None  # the image's fingerprint for the model cache (None: the cache is not used)
 
@@ -200,10 +209,14 @@ class InternalEngine(RegionEngine):
         # of it smeared the mortar lines of the bundled sample's bricks (docs/engines/internal.md), so the patch
         # recipe leaves its seams alone unless asked.
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
-        cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references)) if k)
+        prior = load_prior(c, opts.prior if isinstance(opts.prior, str) else None) if opts.prior else None
+        skip = opts.skip if opts.skip is not None else (c > SKIP_ABOVE_CHANNELS and prior is None)
+        prior = None if skip else prior  # the prior was trained without the skip
+        cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references),
+                                          "skip" if skip else "") if k)
         use_cache = opts.cache and not scattered
-        return _Plan(preset, sampler, n_steps, device, source, matched, teach, scattered,
-                     use_cache, lowrank_rounds, start, seam, cache_kind, self._identity(job) if use_cache else None)
+        return _Plan(preset, sampler, n_steps, device, source, matched, teach, scattered, use_cache, lowrank_rounds,
+                     start, seam, prior, skip, cache_kind, self._identity(job) if use_cache else None)
 
     def _model(self, job: RegionJob, opts: InternalOptions, plan: _Plan):
         """(model, cached entry or None, prior used?, mean, std): the UNet training starts from."""
@@ -217,15 +230,13 @@ class InternalEngine(RegionEngine):
             mean = own_known.mean(axis=0).astype(np.float32)
             std = np.maximum(own_known.std(axis=0), 1e-3).astype(np.float32)
         torch.manual_seed(job.request.seed)  # the UNet's initial weights
-        model = TinyUNet(c).to(plan.device)
+        model = TinyUNet(c, self.schedule.alphas_cumprod if plan.skip else None).to(plan.device)
         prior_used = False
         if cached is not None:
             model.load_state_dict(cached.state)
-        elif opts.prior:
-            prior = load_prior(c, opts.prior if isinstance(opts.prior, str) else None)
-            if prior is not None:
-                model.load_state_dict(prior)
-                prior_used = True
+        elif plan.prior is not None:
+            model.load_state_dict(plan.prior)
+            prior_used = True
         return model, cached, prior_used, mean, std
 
     def _train_config(self, job: RegionJob, opts: InternalOptions, plan: _Plan, warm: bool,
@@ -298,7 +309,7 @@ class InternalEngine(RegionEngine):
             yield Progress("start", 0, variants, start_title(start.init))
             candidates = opts.candidates if opts.candidates is not None else plan.preset.patch_candidates
             steps = first_guess_steps(job.image, job.mask, job.box, start.init, request.seed, variants, candidates,
-                                      request.cancelled, plan.source, plan.references)
+                                      request.cancelled, plan.source, plan.references, opts.map_groups)
             while True:  # one progress event per PatchMatch fill of the pool
                 try:
                     done, total = next(steps)
@@ -361,7 +372,7 @@ class InternalEngine(RegionEngine):
                 "sampler": plan.sampler, "steps": n_sampled, "train_steps": cfg.steps, "scattered": plan.scattered,
                 "lowrank_rounds": plan.lowrank_rounds, "seam": plan.seam.mode, "recipe": start.recipe,
                 "init": start.init, "strength": start.strength, "warm_start": cached is not None,
-                "prior": prior_used, "source": plan.source is not None, "references": len(plan.references),
+                "prior": prior_used, "skip": plan.skip, "source": plan.source is not None, "references": len(plan.references),
                 "device": str(device)})
 
     def _train(self, job: RegionJob, opts: InternalOptions, model, data, cfg: TrainConfig, autocast, warm: bool,
@@ -447,6 +458,7 @@ def register(registry) -> None:
         recipes=RECIPES,
         supports_source=True,
         supports_references=True,
+        supports_map_groups=True,
         devices=devices,
     )
     registry.register("internal", caps, lambda: InternalEngine(caps))

@@ -95,6 +95,13 @@ class InternalOptions(SeamOptions):
     source: np.ndarray | None = option(None, "bool H x W sampling area: training crops and PatchMatch patches come "
                                              "only from there (core.engines.train_set)")
     references: tuple | None = option(None, "images of the same channel count to learn from as well")
+    skip: bool | None = option(
+        None, "the UNet's estimate of x0 is x_t scaled plus its output scaled by the noise level (TinyUNet's skip), so "
+              "that an untrained model leaves a start as it is; None = for map stacks (more than 4 channels) that "
+              "start from no prior (internal.SKIP_ABOVE_CHANNELS)")
+    map_groups: tuple | None = option(None, "a stack's maps as lists of channel indices: the PatchMatch start matches "
+                                            "each on its own, then copies all maps from one source pixel "
+                                            "(core.engines.patchmatch)")
     own_share: float | None = option(None, "the open image's share of training crops with references; None = "
                                            "core.engines.train_set.OWN_SHARE", lo=0.0, hi=1.0)
     bf16: bool | None = option(None, "bf16 autocast for training and sampling; None = by hardware")
