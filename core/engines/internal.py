@@ -372,8 +372,8 @@ class InternalEngine(RegionEngine):
                 "sampler": plan.sampler, "steps": n_sampled, "train_steps": cfg.steps, "scattered": plan.scattered,
                 "lowrank_rounds": plan.lowrank_rounds, "seam": plan.seam.mode, "recipe": start.recipe,
                 "init": start.init, "strength": start.strength, "warm_start": cached is not None,
-                "prior": prior_used, "skip": plan.skip, "source": plan.source is not None, "references": len(plan.references),
-                "device": str(device)})
+                "prior": prior_used, "skip": plan.skip, "source": plan.source is not None,
+                "references": len(plan.references), "device": str(device)})
 
     def _train(self, job: RegionJob, opts: InternalOptions, model, data, cfg: TrainConfig, autocast, warm: bool,
                preview_estimate) -> Iterator[Event]:
