@@ -147,7 +147,7 @@ class _Plan:
     start: StartSettings
     seam: SeamSettings
     prior: dict | None  # the prior's weights when training starts from them (unless a cached model is found)
-    skip: bool  # the UNet predicts x0 through the skip (TinyUNet): models that start from no prior
+    skip: bool  # the UNet estimates x0 through its skip (TinyUNet): map stacks, which start from no prior
     cache_kind: str
     identity: Fingerprint | None  # the image's fingerprint for the model cache (None: the cache is not used)
 
