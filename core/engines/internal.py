@@ -43,10 +43,11 @@ from core.nonlocal_lowrank import thresholds
 from core.patch_stats import restore_detail
 
 MIN_SIDE = 16
-# Map stacks (more channels than an image has) are modelled with the UNet's skip (TinyUNet): a model trained from
-# random weights for the fast preset's 300 steps, predicting x0 directly, flattened the quiet maps of a PatchMatch
-# start it was only meant to polish (acg_metal055a's roughness patch SWD 0.061 -> 0.196 even at strength 0.01;
-# docs/material.md). Images keep predicting x0: their repair was measured that way (docs/engines/internal.md).
+# Map stacks (more channels than an image has, and than any prior serves) are modelled with the UNet's skip
+# (TinyUNet): a model trained from random weights for the fast preset's 300 steps, predicting x0 directly,
+# flattened the quiet maps of a PatchMatch start it was only meant to polish (acg_metal055a's roughness patch SWD
+# 0.061 -> 0.196 even at strength 0.01; docs/material.md). Images keep predicting x0: their repair was measured that
+# way (docs/engines/internal.md).
 SKIP_ABOVE_CHANNELS = 4
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
 
@@ -146,8 +147,7 @@ class _Plan:
     lowrank_rounds: int
     start: StartSettings
     seam: SeamSettings
-    prior: dict | None  # the prior's weights when training starts from them (unless a cached model is found)
-    skip: bool  # the UNet estimates x0 through its skip (TinyUNet): map stacks, which start from no prior
+    skip: bool  # the UNet estimates x0 through its skip (TinyUNet): map stacks
     cache_kind: str
     identity: Fingerprint | None  # the image's fingerprint for the model cache (None: the cache is not used)
 
@@ -209,14 +209,12 @@ class InternalEngine(RegionEngine):
         # of it smeared the mortar lines of the bundled sample's bricks (docs/engines/internal.md), so the patch
         # recipe leaves its seams alone unless asked.
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
-        prior = load_prior(c, opts.prior if isinstance(opts.prior, str) else None) if opts.prior else None
-        skip = opts.skip if opts.skip is not None else (c > SKIP_ABOVE_CHANNELS and prior is None)
-        prior = None if skip else prior  # the prior was trained without the skip
+        skip = opts.skip if opts.skip is not None else c > SKIP_ABOVE_CHANNELS  # (no prior serves stacks)
         cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references),
                                           "skip" if skip else "") if k)
         use_cache = opts.cache and not scattered
         return _Plan(preset, sampler, n_steps, device, source, matched, teach, scattered, use_cache, lowrank_rounds,
-                     start, seam, prior, skip, cache_kind, self._identity(job) if use_cache else None)
+                     start, seam, skip, cache_kind, self._identity(job) if use_cache else None)
 
     def _model(self, job: RegionJob, opts: InternalOptions, plan: _Plan):
         """(model, cached entry or None, prior used?, mean, std): the UNet training starts from."""
@@ -234,9 +232,11 @@ class InternalEngine(RegionEngine):
         prior_used = False
         if cached is not None:
             model.load_state_dict(cached.state)
-        elif plan.prior is not None:
-            model.load_state_dict(plan.prior)
-            prior_used = True
+        elif opts.prior and not plan.skip:  # the prior's weights predict x0 without the skip
+            prior = load_prior(c, opts.prior if isinstance(opts.prior, str) else None)
+            if prior is not None:
+                model.load_state_dict(prior)
+                prior_used = True
         return model, cached, prior_used, mean, std
 
     def _train_config(self, job: RegionJob, opts: InternalOptions, plan: _Plan, warm: bool,

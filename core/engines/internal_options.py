@@ -97,8 +97,8 @@ class InternalOptions(SeamOptions):
     references: tuple | None = option(None, "images of the same channel count to learn from as well")
     skip: bool | None = option(
         None, "the UNet's estimate of x0 is x_t scaled plus its output scaled by the noise level (TinyUNet's skip), so "
-              "that an untrained model leaves a start as it is; None = for map stacks (more than 4 channels) that "
-              "start from no prior (internal.SKIP_ABOVE_CHANNELS)")
+              "that an untrained model leaves a start as it is (no prior is then used); None = for map stacks, more "
+              "than 4 channels (internal.SKIP_ABOVE_CHANNELS)")
     map_groups: tuple | None = option(None, "a stack's maps as lists of channel indices: the PatchMatch start matches "
                                             "each on its own, then copies all maps from one source pixel "
                                             "(core.engines.patchmatch)")
