@@ -651,3 +651,11 @@ def test_a_model_from_no_prior_leaves_a_good_start_as_it_is(make_texture, mask48
         info = results(make_engine().run(request_for(make_texture(48, 48, channels, seed=3), mask48,
                                                      train_steps=1)))[0].info
         assert not info["skip"]
+
+
+@needs_patchmatch
+def test_bad_map_groups_are_one_message_before_any_work(make_texture, mask48, monkeypatch):
+    monkeypatch.setattr(internal, "train", lambda *a, **kw: pytest.fail("trained on a bad request"))
+    req = request_for(make_texture(48, 48, 5, seed=1), mask48, options=dict(QUICK, map_groups=[[0, 1], [1, 2, 3, 4]]))
+    with pytest.raises(UserError, match="disjoint"):
+        list(make_engine().run(req))

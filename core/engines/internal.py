@@ -209,6 +209,10 @@ class InternalEngine(RegionEngine):
         # of it smeared the mortar lines of the bundled sample's bricks (docs/engines/internal.md), so the patch
         # recipe leaves its seams alone unless asked.
         seam = seam_settings(opts, c, off=scattered, default="off" if start.recipe == "patch" else "final")
+        if opts.map_groups is not None and start.init == "patchmatch":
+            from core.engines.patchmatch import map_groups_option
+
+            map_groups_option(opts.map_groups, c)  # bad groups are one message before any work
         skip = opts.skip if opts.skip is not None else c > SKIP_ABOVE_CHANNELS  # (no prior serves stacks)
         cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references),
                                           "skip" if skip else "") if k)

@@ -318,7 +318,7 @@ def _voted(pixels: np.ndarray, hole: np.ndarray, allowed: np.ndarray, sy: np.nda
 
 
 def checked_map_groups(groups: tuple | list | None, channels: int) -> tuple[tuple[int, ...], ...]:
-    """Map groups for a stack: disjoint lists of channel indices, or a ValueError. None when there is nothing to
+    """Map groups for a stack: disjoint lists of channel indices, or a ValueError. () when there is nothing to
     match map by map: a gray, RGB or RGBA image, which the library fills as it is, or a single map."""
     if not groups:
         return ()
@@ -330,6 +330,14 @@ def checked_map_groups(groups: tuple | list | None, channels: int) -> tuple[tupl
     if len(set(flat)) != len(flat) or not all(0 <= k < channels for k in flat):
         raise ValueError(f"map groups {groups!r} are not disjoint channel indices of a {channels}-channel stack")
     return () if channels in (1, 3, 4) or len(out) < 2 else out
+
+
+def map_groups_option(groups: tuple | list | None, channels: int) -> tuple[tuple[int, ...], ...]:
+    """``checked_map_groups`` for an engine's ``map_groups`` option: bad groups are a UserError, before any work."""
+    try:
+        return checked_map_groups(groups, channels)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def _pad_to(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -479,10 +487,8 @@ class PatchMatchEngine(RegionEngine):
         source = checked_source(opts.source, job.mask)
         references = level_matched(checked_references(opts.references, job.image.shape[2]), job.image, job.mask,
                                    source)
-        try:
-            pm = _Job.prepare(job.image, job.mask, source, job.box, references=references, groups=opts.map_groups)
-        except ValueError as e:
-            raise UserError(str(e)) from None
+        groups = map_groups_option(opts.map_groups, job.image.shape[2])
+        pm = _Job.prepare(job.image, job.mask, source, job.box, references=references, groups=groups)
         for v in range(n):
             if job.request.cancelled():
                 raise Cancelled()
