@@ -210,7 +210,8 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 # ---- the training loop's bookkeeping ----------------------------------------------------------------------------
 def check_train_options(engine: str, options: dict, defaults: dict, extra: tuple[str, ...] = ()) -> None:
     """One clear error for a training option the engine does not know (a typo must not be silently ignored)
-    or whose value has the wrong kind: a switch (bool default) wants true/false, a number wants a number.
+    or whose value has the wrong kind: a switch (bool default) wants true/false, a number wants a number, a name
+    or path (str default) a string.
     ``extra`` names options without a default (checked by the trainer itself)."""
     unknown = sorted(set(options) - set(defaults) - set(extra))
     if unknown:
@@ -219,11 +220,15 @@ def check_train_options(engine: str, options: dict, defaults: dict, extra: tuple
     for key, value in options.items():
         if value is None or key not in defaults:
             continue
-        want_bool = isinstance(defaults[key], bool)
-        ok = isinstance(value, bool) if want_bool else (isinstance(value, (int, float)) and not isinstance(value, bool))
+        default = defaults[key]
+        if isinstance(default, str):  # a name or a path
+            ok, want = isinstance(value, str), "a name or a path"
+        elif isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        else:
+            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
         if not ok:
-            raise UserError(f"{engine} training option {key} wants {'true or false' if want_bool else 'a number'}, "
-                            f"got {value!r}")
+            raise UserError(f"{engine} training option {key} wants {want}, got {value!r}")
 
 
 @dataclass

@@ -33,12 +33,13 @@ from core.fewshot.common import (CropSampler, TrainRequest, Trainable, check_tra
                                  optimizer_tensors, run_training)
 from core.fewshot.grig_disc import (FixedFeatures, PatchDiscriminator, ProjectedDiscriminator, patch_targets,
                                     perceptual_loss)
+from core.fewshot.grig_levers import TrainedFeatures, patch_swd_loss
 from core.fewshot.grig_model import GenConfig, GRIGGenerator
 
 ENGINE = "grig"
 DEFAULTS = dict(crop=128, batch=4, iterations=3, lr=2e-4, ema=0.999, perceptual=1.5, adv=1.0, patch=1.0,
                 l1=1.0, use_projected=True, use_patch=True, patch_min_share=0.0, patch_mask=False,
-                full_res_decoder=False, steps=200_000)
+                full_res_decoder=False, steps=200_000, features="random", swd=0.0, init="")
 
 
 # ---- masks (CoMod-style, scaled to the crop) ---------------------------------------------------------------
@@ -126,13 +127,22 @@ class GRIGTrainer:
         small = min(min(im.shape[:2]) for im in images)
         if small < self.crop:
             raise UserError(f"training images need at least {self.crop}x{self.crop} pixels (smallest side: {small})")
+        if o["features"] not in ("random", "esdiff"):
+            raise UserError(f"grig training option features wants random or esdiff, got {o['features']!r}")
+        if float(o["swd"]) < 0:
+            raise UserError("grig training option swd must be 0 or more")
         torch.manual_seed(seed)
         self.cfg = gen_config or GenConfig.from_dict(o.get("gen", {}))
+        init_state = None
+        if o["init"]:  # fine-tune a weights file's generator (the shipped one: init=shipped)
+            init_state, self.cfg = initial_generator(o["init"])
         if o["full_res_decoder"]:  # same weights' shapes: a resumed run keeps the trained decoder
             self.cfg = replace(self.cfg, full_res_decoder=True)
         self.G = GRIGGenerator(self.cfg).to(self.device)
+        if init_state is not None:
+            self.G.load_state_dict(init_state)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.features = FixedFeatures().to(self.device)
+        self.features = (TrainedFeatures() if o["features"] == "esdiff" else FixedFeatures()).to(self.device)
         self.E = ProjectedDiscriminator(self.features).to(self.device)
         self.D = PatchDiscriminator(sees_mask=bool(o["patch_mask"])).to(self.device)
         betas = (0.5, 0.999)
@@ -162,7 +172,10 @@ class GRIGTrainer:
         g_perc = perceptual_loss(self.features, fake, gt)
         g_l1 = (fake - gt).abs().mean()
         loss_g = o["perceptual"] * g_perc + o["l1"] * g_l1
-        adv = patch = torch.zeros((), device=self.device)
+        adv = patch = swd = torch.zeros((), device=self.device)
+        if o["swd"] > 0:
+            swd = patch_swd_loss(fake, gt, mask)
+            loss_g = loss_g + o["swd"] * swd
         if o["use_projected"]:
             self.E.requires_grad_(False)
             adv = -self.E(diff_augment(fake)).mean()
@@ -179,6 +192,8 @@ class GRIGTrainer:
         self._ema()
         fake_d = fake.detach()
         out = {"perc": float(g_perc.detach()) / self.batch, "l1": float(g_l1.detach())}
+        if o["swd"] > 0:
+            out["swd"] = float(swd.detach())
         if o["use_projected"]:
             self.E.head.requires_grad_(True)
             d_real = self.E(diff_augment(gt))
@@ -253,9 +268,23 @@ class GRIGTrainer:
         self._updates = int(state.get("ema_updates", 10_000))  # older checkpoints: past the warm-up
 
 
+def initial_generator(name: str) -> tuple[dict[str, torch.Tensor], GenConfig]:
+    """The generator state and config of weights file ``name`` (``shipped`` = the shipped file) to start from."""
+    from core.fewshot.common import load_weights
+
+    state, config, _ = load_weights(None if name == "shipped" else name, ENGINE)
+    try:
+        cfg = GenConfig.from_dict(config.get("gen", {}))
+        GRIGGenerator(cfg).load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError, KeyError):
+        raise UserError(f"init={name}: not a usable grig generator (damaged, or trained by another version)") from None
+    return state, cfg
+
+
 def train_grig(request: TrainRequest) -> Iterator:
     """The registry's trainer for `grig`: options batch, crop, iterations, l1, use_projected, use_patch, patch_mask,
-    patch_min_share, lr; any other name is one clear error."""
+    patch_min_share, lr, features (random | esdiff), swd (weight of patch_swd_loss), init (a weights file to
+    fine-tune, or shipped); any other name is one clear error."""
     device = runtime.resolve_device(request.device)
     model: Trainable = GRIGTrainer(request.images, request.seed, device, request.options)
     steps = int(request.steps or model.o["steps"])
