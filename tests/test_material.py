@@ -270,6 +270,7 @@ def test_joint_repair_hands_the_engine_its_maps(tmp_path):
     a separate repair, one map per run, gets none to use, and engines without the capability get no such option."""
     from core.engines.patchmatch import available, checked_map_groups
     from core.material import MaterialRepair
+    from core.material.inpaint import MIN_MAP_WEIGHT
 
     if not available():
         pytest.skip("PatchMatch library not installed")
@@ -282,9 +283,13 @@ def test_joint_repair_hands_the_engine_its_maps(tmp_path):
         assert sorted(map(sorted, groups)) == sorted(g for g in per_map if g)
         assert sorted(k for g in groups for k in g) == list(range(len(job.columns)))
         assert len(checked_map_groups(groups, len(job.columns))) == len(groups) >= 2
+        # one weight per map, relative to the most visible map's, none below the floor
+        weights = joint.engine_options(job)["map_weights"]
+        assert len(weights) == len(groups) and max(weights) == 1.0 and min(weights) >= MIN_MAP_WEIGHT
         sep = MaterialRepair(ms, mask, engine, separate=True)
         for j in sep.jobs:
             assert checked_map_groups(sep.engine_options(j)["map_groups"], len(j.columns)) == ()
+            assert "map_weights" not in sep.engine_options(j)
     assert "map_groups" not in MaterialRepair(ms, mask, "telea").engine_options(job)
 
 

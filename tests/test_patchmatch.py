@@ -126,6 +126,44 @@ def test_map_groups_match_each_map_on_what_it_shows():
     assert np.abs(grouped[:, :, 4] - (1.0 - grouped[:, :, 0]))[mask].mean() < 0.02
 
 
+@needs_library
+def test_map_weights_decide_which_map_the_one_correspondence_follows():
+    """Two maps with unrelated textures, vertical stripes and noise: weighted towards the stripes, the one
+    correspondence copies runs of stripes into the hole; weighted towards the noise, it follows the noise and the
+    stripes break up. Both keep every map copied from the same source pixels."""
+    h, w = 72, 80
+    stripes = (0.5 + 0.2 * np.sign(np.sin(np.arange(w) * 2 * np.pi / 6)))[None, :, None] * np.ones((h, 1, 1))
+    noise = texture(h, w, 3, seed=9)
+    img = np.concatenate([stripes, noise, 1.0 - noise[:, :, :1]], axis=2).astype(np.float32)
+    mask = _box(h, w, 24, 26, 48, 54)
+
+    def stripe_error(result):  # the stripes are the same down every column: how far the hole's rows stray
+        col = img[0, :, 0]
+        return np.abs(result[:, :, 0] - col[None, :])[mask].mean()
+
+    groups = [[0], [1, 2, 3], [4]]
+    stripes_first = patchmatch_fill(img, mask, seed=0, groups=groups, group_weights=[1.0, 0.01, 0.01])
+    noise_first = patchmatch_fill(img, mask, seed=0, groups=groups, group_weights=[0.01, 1.0, 1.0])
+    assert stripe_error(stripes_first) < 0.5 * stripe_error(noise_first)
+    for result in (stripes_first, noise_first):
+        _exact_known(result, img, mask)
+        assert np.abs(result[:, :, 4] - (1.0 - result[:, :, 1]))[mask].mean() < 0.02
+
+
+def test_map_weights_are_checked():
+    from core.engines.patchmatch import checked_map_weights, map_groups_option
+
+    assert checked_map_weights(None, 3) == ()
+    assert checked_map_weights([1, 0.5, 0], 3) == (1.0, 0.5, 0.0)
+    for bad in ([1, 2], [0, 0, 0], [1, -1, 1], [1, float("nan"), 1], ["x", 1, 1]):
+        with pytest.raises(ValueError):
+            checked_map_weights(bad, 3)
+    with pytest.raises(UserError, match="without map groups"):
+        map_groups_option(None, 5, [1, 2])
+    with pytest.raises(UserError, match="non-negative"):
+        map_groups_option([[0, 1, 2], [3], [4]], 5, [1, 2])
+
+
 def test_map_groups_are_checked():
     from core.engines.patchmatch import checked_map_groups
 

@@ -91,26 +91,30 @@ def sample_region(mask: np.ndarray) -> Box:
 
 def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
                   candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
-                  references: tuple | list = (), groups: tuple | list | None = None) -> list[np.ndarray]:
+                  references: tuple | list = (), groups: tuple | list | None = None,
+                  group_weights: tuple | list | None = None) -> list[np.ndarray]:
     """The sampler's first guesses of the region ``box``, one per variant: the image with its hole filled by
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
     first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
-    ``references`` as well), a stack's maps (``groups``) matched map by map; the classical fills have no seed and
+    ``references`` as well), a stack's maps (``groups``, weighed by ``group_weights``) matched map by map; the
+    classical fills have no seed and
     are all alike."""
     return returned(first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references,
-                                      groups))
+                                      groups, group_weights))
 
 
 def first_guess_steps(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed: int, count: int,
                       candidates: int = 1, cancelled=None, source: np.ndarray | None = None,
-                      references: tuple | list = (), groups: tuple | list | None = None):
+                      references: tuple | list = (), groups: tuple | list | None = None,
+                      group_weights: tuple | list | None = None):
     """``first_guesses`` as a generator: yields (fills done, fills in all) as PatchMatch's pool is filled (for
     the start stage's progress), returns the guesses."""
     if init == "patchmatch":
         from core.engines.patchmatch import ranked_fill_steps
 
         return (yield from ranked_fill_steps(image, mask, count, candidates + count - 1, seed=seed, source=source,
-                                             cancelled=cancelled, box=box, references=references, groups=groups))
+                                             cancelled=cancelled, box=box, references=references, groups=groups,
+                                             group_weights=group_weights))
     roi, hole = image[box.slices()], mask[box.slices()]
     return [np.where(hole[:, :, None], cv_inpaint(roi, hole, init), roi)] * count
 
@@ -212,7 +216,7 @@ class InternalEngine(RegionEngine):
         if opts.map_groups is not None and start.init == "patchmatch":
             from core.engines.patchmatch import map_groups_option
 
-            map_groups_option(opts.map_groups, c)  # bad groups are one message before any work
+            map_groups_option(opts.map_groups, c, opts.map_weights)  # bad groups are one message before any work
         skip = opts.skip if opts.skip is not None else c > SKIP_ABOVE_CHANNELS  # (no prior serves stacks)
         cache_kind = "-".join(k for k in (start.cache_kind, teaching_digest(source, references),
                                           "skip" if skip else "") if k)
@@ -313,7 +317,8 @@ class InternalEngine(RegionEngine):
             yield Progress("start", 0, variants, start_title(start.init))
             candidates = opts.candidates if opts.candidates is not None else plan.preset.patch_candidates
             steps = first_guess_steps(job.image, job.mask, job.box, start.init, request.seed, variants, candidates,
-                                      request.cancelled, plan.source, plan.references, opts.map_groups)
+                                      request.cancelled, plan.source, plan.references, opts.map_groups,
+                                      opts.map_weights)
             while True:  # one progress event per PatchMatch fill of the pool
                 try:
                     done, total = next(steps)

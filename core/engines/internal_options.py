@@ -102,6 +102,8 @@ class InternalOptions(SeamOptions):
     map_groups: tuple | None = option(None, "a stack's maps as lists of channel indices: the PatchMatch start matches "
                                             "each on its own, then copies all maps from one source pixel "
                                             "(core.engines.patchmatch)")
+    map_weights: tuple | None = option(None, "how much each of map_groups counts in that one correspondence (one "
+                                             "non-negative number per map); None = the same")
     own_share: float | None = option(None, "the open image's share of training crops with references; None = "
                                            "core.engines.train_set.OWN_SHARE", lo=0.0, hi=1.0)
     bf16: bool | None = option(None, "bf16 autocast for training and sampling; None = by hardware")

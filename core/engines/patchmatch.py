@@ -60,6 +60,11 @@ MIN_SOURCE_CONTEXT = 0.25
 # pairs, so a large hole compares against a random subsample of the known pixels (never fewer than MIN_CANDIDATES).
 PAIR_BUDGET = 40_000_000
 MIN_CANDIDATES = 2048
+# A map set's one correspondence is what every map of a joint fill comes from, so it searches ten times as many
+# known pixels: on the 256-px material bench that is all of them, and its render SWD fell from 0.100 to 0.094
+# (docs/material.md). Distances are computed this many pairs at a time, so memory stays bounded.
+STACK_PAIR_BUDGET = 400_000_000
+CHUNK_PAIRS = 16_000_000
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # The regularity guide's weight against the patch distance. Measured on the 15 texture and 6 Kodak centre boxes
 # (docs/engines/internal.md, "Lattice-guided starts"): 0.1 and 0.25 lowered the boxes' patch SWD alike, 0.25
@@ -146,16 +151,17 @@ def _features(img8: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 
 def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+                   seed: int, budget: int = PAIR_BUDGET) -> tuple[np.ndarray, np.ndarray]:
     """For each hole pixel (in ``np.nonzero(hole)`` order), the coordinates of the ``allowed`` pixel whose
-    3 x 3 neighbourhood in the filled guide is nearest (squared distance); brute force on a subsample."""
+    3 x 3 neighbourhood in the filled guide is nearest (squared distance); brute force, on a subsample when the
+    hole times the candidates exceeds ``budget`` pairs."""
     near_hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     cand = allowed & ~near_hole  # neighbourhoods of real pixels only
     if not cand.any():
         cand = allowed
     cy, cx = np.nonzero(cand)
     qy, qx = np.nonzero(hole)
-    keep = min(len(cy), max(MIN_CANDIDATES, PAIR_BUDGET // max(len(qy), 1)))
+    keep = min(len(cy), max(MIN_CANDIDATES, budget // max(len(qy), 1)))
     if keep < len(cy):
         pick = np.sort(np.random.default_rng(seed % 2 ** 32).choice(len(cy), keep, replace=False))
         cy, cx = cy[pick], cx[pick]
@@ -163,8 +169,9 @@ def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
     query = _features(filled8, qy, qx)
     known_sq = (known * known).sum(axis=1)
     best = np.empty(len(qy), np.int64)
-    for s in range(0, len(qy), 1024):  # |q - k|^2 without the |q|^2 term, which does not change the argmin
-        best[s:s + 1024] = (known_sq[None, :] - 2.0 * (query[s:s + 1024] @ known.T)).argmin(axis=1)
+    rows = max(1, min(1024, CHUNK_PAIRS // max(len(cy), 1)))
+    for s in range(0, len(qy), rows):  # |q - k|^2 without the |q|^2 term, which does not change the argmin
+        best[s:s + rows] = (known_sq[None, :] - 2.0 * (query[s:s + rows] @ known.T)).argmin(axis=1)
     return cy[best], cx[best]
 
 
@@ -188,7 +195,8 @@ class _Job:
     # above but ``hole`` are then in its coordinates, the region at its top left.
     canvas: np.ndarray | None = None
     # A stack's maps (channel indices each), each map's (guide, lo, span) and the channels' weights in the one
-    # correspondence (each map weighing the same, whatever its range or channel count): see _fill_by_maps
+    # correspondence (each map scaled to the same spread, whatever its range or channel count, times the map's
+    # given weight: how much it shows): see _fill_by_maps
     groups: tuple[tuple[int, ...], ...] = ()
     group_guides: tuple[tuple[np.ndarray, float, float], ...] = ()
     map_weight: np.ndarray | None = None
@@ -196,7 +204,7 @@ class _Job:
     @classmethod
     def prepare(cls, image: np.ndarray, mask: np.ndarray, source: np.ndarray | None,
                 box: Box | None = None, lattice: bool = False, references: tuple | list = (),
-                groups: tuple | list | None = None) -> "_Job":
+                groups: tuple | list | None = None, group_weights: tuple | list | None = None) -> "_Job":
         box = box if box is not None else _region(mask, source)
         ys, xs = box.slices()
         crop, hole = image[ys, xs], mask[ys, xs]
@@ -226,9 +234,10 @@ class _Job:
         if maps:
             usable = allowed if allowed is not None else ~_pad_to(hole, pixels.shape[:2])  # what the copies come from
             weight = np.zeros(pixels.shape[2], np.float32)  # channels in no map take no part in the matching
-            for g in maps:
+            given = checked_map_weights(group_weights, len(maps)) or (1.0,) * len(maps)
+            for g, w in zip(maps, given):
                 spread = float(np.sqrt(pixels[usable][:, list(g)].var(axis=0).sum()))
-                weight[list(g)] = 1.0 / max(spread, 1e-6)
+                weight[list(g)] = w / max(spread, 1e-6)
         return cls(image, box, hole, allowed, blocked, lib_hole.astype(np.uint8), recopy, guide, lo, span, found,
                    canvas, maps, guides, weight)
 
@@ -287,7 +296,7 @@ class _Job:
             layer = query[:, :, g]
             layer[hole] = values
             query[:, :, g] = layer
-        sy, sx = _nearest_known(query * self.map_weight, hole, allowed, seed)
+        sy, sx = _nearest_known(query * self.map_weight, hole, allowed, seed, STACK_PAIR_BUDGET)
         region = np.array(crop, np.float32)
         region[self.hole] = _voted(pixels, hole, allowed, sy, sx)
         return restore_detail(region, self.hole)  # what the vote averaged away, band by band
@@ -332,10 +341,29 @@ def checked_map_groups(groups: tuple | list | None, channels: int) -> tuple[tupl
     return () if channels in (1, 3, 4) or len(out) < 2 else out
 
 
-def map_groups_option(groups: tuple | list | None, channels: int) -> tuple[tuple[int, ...], ...]:
-    """``checked_map_groups`` for an engine's ``map_groups`` option: bad groups are a UserError, before any work."""
+def checked_map_weights(weights: tuple | list | None, groups: int) -> tuple[float, ...]:
+    """One non-negative weight per map group, not all zero, or a ValueError; () when none are given."""
+    if weights is None or not groups:
+        return ()
     try:
-        return checked_map_groups(groups, channels)
+        out = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        raise ValueError(f"map weights must be numbers, not {weights!r}") from None
+    if len(out) != groups or not all(np.isfinite(w) and w >= 0 for w in out) or not any(out):
+        raise ValueError(f"map weights {weights!r} must be {groups} non-negative numbers, not all zero")
+    return out
+
+
+def map_groups_option(groups: tuple | list | None, channels: int,
+                      weights: tuple | list | None = None) -> tuple[tuple[int, ...], ...]:
+    """``checked_map_groups`` for an engine's ``map_groups`` option, with its ``map_weights`` checked too
+    (``checked_map_weights``): bad ones are a UserError, before any work."""
+    try:
+        out = checked_map_groups(groups, channels)
+        if weights is not None and not out:
+            raise ValueError("map weights were given without map groups")
+        checked_map_weights(weights, len(out))
+        return out
     except ValueError as e:
         raise UserError(str(e)) from None
 
@@ -408,14 +436,15 @@ def _checked(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
                     source: np.ndarray | None = None, references: tuple | list = (),
-                    groups: tuple | list | None = None) -> np.ndarray:
+                    groups: tuple | list | None = None, group_weights: tuple | list | None = None) -> np.ndarray:
     """Fill ``mask`` (bool H x W, True = fill) of ``image`` (float32 H x W x C in [0, 1], any C) with PatchMatch:
     a new whole image (for benchmarks and tests; the engine works on the region only).
 
     ``source``: bool H x W, True where the fill may copy from (default: anywhere); ``references``: more images
     (float32, the same channel count) it may copy from too, shifted to the level around the hole as the engine
     does (core.engines.train_set.level_matched); ``groups``: a stack's maps as lists of channel indices, matched
-    map by map (module docstring; ignored for 1, 3 or 4 channels). Equal inputs and seeds give
+    map by map (module docstring; ignored for 1, 3 or 4 channels), ``group_weights`` how much each counts in their
+    one correspondence (default: the same). Equal inputs and seeds give
     equal results. Known pixels of the result are the input's, bit for bit. Raises RuntimeError when the native
     library is unavailable (see ``available``)."""
     from core.engines.train_set import level_matched
@@ -423,14 +452,14 @@ def patchmatch_fill(image: np.ndarray, mask: np.ndarray, seed: int = 0,
     image, mask = _checked(image, mask)
     source = checked_source(source, mask)
     job = _Job.prepare(image, mask, source, references=level_matched(list(references), image, mask, source),
-                       groups=groups)
+                       groups=groups, group_weights=group_weights)
     return Result(job.fill(seed), job.box, base=image).composed()
 
 
 def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
                  source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
                  box: Box | None = None, lattice: bool = True, references: tuple | list = (),
-                 groups: tuple | list | None = None) -> list[np.ndarray]:
+                 groups: tuple | list | None = None, group_weights: tuple | list | None = None) -> list[np.ndarray]:
     """The ``count`` best of ``pool`` PatchMatch fills (seeds ``seed`` ...), best first, ranked by how much the
     hole's patches look like the ring around it (core.patch_stats.texture_mismatch). The library's fills differ
     from seed to seed, and that score ranks them much as their distance to the truth does
@@ -438,19 +467,20 @@ def ranked_fills(image: np.ndarray, mask: np.ndarray, count: int, pool: int, see
     is lattice- or line-guided (see the module docstring). Same arguments as ``patchmatch_fill``; each fill is
     returned as the pixels of ``box`` (default: the whole image)."""
     return returned(ranked_fill_steps(image, mask, count, pool, seed, source, cancelled, box, lattice, references,
-                                      groups))
+                                      groups, group_weights))
 
 
 def ranked_fill_steps(image: np.ndarray, mask: np.ndarray, count: int, pool: int, seed: int = 0,
                       source: np.ndarray | None = None, cancelled: Callable[[], bool] | None = None,
                       box: Box | None = None, lattice: bool = True,
                       references: tuple | list = (),
-                      groups: tuple | list | None = None) -> Generator[tuple[int, int], None, list[np.ndarray]]:
+                      groups: tuple | list | None = None, group_weights: tuple | list | None = None
+                      ) -> Generator[tuple[int, int], None, list[np.ndarray]]:
     """``ranked_fills`` one fill at a time: yields (fills done, fills in all) after each, so that a caller can show
     progress (at about a second a fill, a pool of 8 is a wait), and returns the ranked fills."""
     image, mask = _checked(image, mask)
     job = _Job.prepare(image, mask, checked_source(source, mask), lattice=lattice, references=references,
-                       groups=groups)
+                       groups=groups, group_weights=group_weights)
     best: list[tuple[float, int, np.ndarray]] = []
     total = max(pool, count)
     for k in range(total):
@@ -470,6 +500,8 @@ class PatchMatchOptions(EngineOptions):
     references: tuple | None = option(None, "images of the same channel count the fill may copy from as well")
     map_groups: tuple | None = option(None, "a stack's maps as lists of channel indices: each map is matched on its "
                                             "own, all copied through one correspondence")
+    map_weights: tuple | None = option(None, "how much each of map_groups counts in that correspondence (one "
+                                             "non-negative number per map); None = the same")
 
 
 class PatchMatchEngine(RegionEngine):
@@ -487,8 +519,9 @@ class PatchMatchEngine(RegionEngine):
         source = checked_source(opts.source, job.mask)
         references = level_matched(checked_references(opts.references, job.image.shape[2]), job.image, job.mask,
                                    source)
-        groups = map_groups_option(opts.map_groups, job.image.shape[2])
-        pm = _Job.prepare(job.image, job.mask, source, job.box, references=references, groups=groups)
+        groups = map_groups_option(opts.map_groups, job.image.shape[2], opts.map_weights)
+        pm = _Job.prepare(job.image, job.mask, source, job.box, references=references, groups=groups,
+                          group_weights=opts.map_weights)
         for v in range(n):
             if job.request.cancelled():
                 raise Cancelled()

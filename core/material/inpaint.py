@@ -15,10 +15,17 @@ import numpy as np
 
 from core.engines.base import Loss, Preview, Progress, Result
 from core.errors import UserError
-from core.masks import Box, hole_bbox, validate_mask
+from core.masks import Box, grow_box, hole_bbox, validate_mask
 from core.material import normals as nm
 from core.material.mapset import ChannelPlan, MapSet, merge_maps, plan_channels, stack, unstack
 from core.material.references import reference_stacks
+
+
+# The maps' weights in a joint fill's correspondence (map_weights): measured on the renders within this many pixels
+# of the hole, and none below this share of the most visible map's. At 0.1 the foam's base colour lost its texture
+# (patch SWD 0.058 -> 0.53) for no gain in the render; 0.3 kept it (docs/material.md).
+WEIGHTS_MARGIN = 64
+MIN_MAP_WEIGHT = 0.3
 
 
 @dataclass
@@ -107,6 +114,7 @@ class MaterialRepair:
         caps = self.registry.capabilities(engine)  # unknown engine -> UserError
         self.mapset, self.engine, self.separate = mapset, engine, separate
         self.mask = validate_mask(mask, (mapset.height, mapset.width))
+        self._shown: list[float] | None = None  # each map's render weight (map_weights), computed once
         # Channels that are constant or copies on the known pixels need no model: unstack fills them.
         self.plan = plan_channels(mapset, ~self.mask)
         groups = ([("", list(range(len(mapset.maps))), self.plan)] if not separate else
@@ -179,14 +187,36 @@ class MaterialRepair:
             options.update(seam_channels=plain, seam_trimmed=trimmed)
         if caps.supports_map_groups:  # each map matched on what it shows, all copied from one source pixel
             options["map_groups"] = self.map_groups(job)
+            if len(options["map_groups"]) > 1:
+                options["map_weights"] = self.map_weights(job)
         return options
+
+    def _model_maps(self, job: MaterialJob) -> list[tuple[int, list[int]]]:
+        """The job's maps that the engine sees, each with its columns of ``job`` (a constant map has none)."""
+        where = {col: k for k, col in enumerate(job.columns)}
+        out = [(j, [where[e[1]] for e in self.plan.entries[j] if e[0] == "model" and e[1] in where])
+               for j in job.map_indices]
+        return [(j, g) for j, g in out if g]
 
     def map_groups(self, job: MaterialJob) -> list[list[int]]:
         """The job's maps as lists of its columns (a map of one constant value has none and is left out)."""
-        where = {col: k for k, col in enumerate(job.columns)}
-        groups = [[where[e[1]] for e in self.plan.entries[j] if e[0] == "model" and e[1] in where]
-                  for j in job.map_indices]
-        return [g for g in groups if g]
+        return [g for _, g in self._model_maps(job)]
+
+    def map_weights(self, job: MaterialJob) -> list[float]:
+        """How much each of ``map_groups(job)`` counts in the joint fill's one correspondence: how much the map's
+        texture shows in the renders around the hole (core.material.render_weights), relative to the most visible
+        map's and never below MIN_MAP_WEIGHT, so that a map the renders hardly show (a height map, a foam's faint
+        base colour) still keeps its own texture."""
+        from core.material.render_weights import map_render_weights
+
+        if self._shown is None:
+            near = grow_box(hole_bbox(self.mask), WEIGHTS_MARGIN, self.mask.shape)
+            self._shown = map_render_weights(self.mapset, near, ~self.mask[near.slices()])
+        weights = [self._shown[j] for j, _ in self._model_maps(job)]
+        top = max(weights, default=0.0)
+        if top <= 0:
+            return [1.0] * len(weights)
+        return [max(w / top, MIN_MAP_WEIGHT) for w in weights]
 
     def job_options(self, job: MaterialJob, extra: dict | None = None, crop: bool = True) -> dict:
         """The options of ``job``'s run: ``engine_options``, then the repair's ``options``, then ``extra``; a sampling
