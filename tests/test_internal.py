@@ -527,10 +527,10 @@ def test_patch_recipe_variants_start_from_different_fills(image48, mask48, monke
     real_steps = internal.first_guess_steps
 
     def spy(image, mask, box, init, seed, count, candidates=1, cancelled=None, source=None, references=(),
-            groups=None):
+            groups=None, group_weights=None):
         calls.append((seed, count, candidates))
         return (yield from real_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references,
-                                      groups))
+                                      groups, group_weights))
 
     monkeypatch.setattr(internal, "first_guess_steps", spy)
     events = list(make_engine().run(request_for(image48, mask48, seed=5, variants=2,
