@@ -43,3 +43,14 @@ def test_weights_are_measured_on_the_given_box_and_nothing_known_gives_zeros():
                                                                    "GL") for m in ms.maps])
     assert map_render_weights(flat_corner, Box(0, 0, 24, 24), np.ones((24, 24), bool))[1] == pytest.approx(0, abs=1e-6)
     assert map_render_weights(ms, Box(0, 0, 24, 24), np.zeros((24, 24), bool)) == [0.0, 0.0, 0.0]
+
+
+def test_a_large_hole_is_measured_where_the_known_pixels_are(monkeypatch):
+    """The weights come from a crop of at most MAX_SIDE px: with a hole over the box's centre, a corner's."""
+    from core.material import render_weights as rw
+
+    monkeypatch.setattr(rw, "MAX_SIDE", 24)
+    known = np.zeros((48, 48), bool)
+    known[:10, :10] = True  # only the top-left corner is known; the centre crop holds none of it
+    base, normal, _ = map_render_weights(_bumpy_set(48), Box(0, 0, 48, 48), known)
+    assert normal > base > 0

@@ -97,8 +97,7 @@ def first_guesses(image: np.ndarray, mask: np.ndarray, box: Box, init: str, seed
     ``init``. PatchMatch's are the best ``count`` of ``candidates + count - 1`` fills with different seeds, best
     first (core.engines.patchmatch.ranked_fills), copied from ``source`` only when one is given (and from the
     ``references`` as well), a stack's maps (``groups``, weighed by ``group_weights``) matched map by map; the
-    classical fills have no seed and
-    are all alike."""
+    classical fills have no seed and are all alike."""
     return returned(first_guess_steps(image, mask, box, init, seed, count, candidates, cancelled, source, references,
                                       groups, group_weights))
 

@@ -20,7 +20,8 @@ FEATURE_SIGMA = 0.02
 
 
 class TrainedFeatures(nn.Module):
-    """Frozen ESDiff encoder: features at 1/2, 1/4 and 1/4 (after the last down block), as FixedFeatures' API."""
+    """Frozen ESDiff encoder with FixedFeatures' API: features after its first two down-samplings (1/2, 1/4)
+    and after its middle blocks (1/4)."""
 
     def __init__(self, path: str | None = None) -> None:
         from core.errors import UserError

@@ -26,7 +26,7 @@ SENSITIVITY_LIGHTS: tuple[tuple[float, float, float], ...] = tuple(
     (float(np.cos(a) * np.cos(_ELEVATION)), float(np.sin(a) * np.cos(_ELEVATION)), float(np.sin(_ELEVATION)))
     for a in np.radians(np.arange(0.0, 360.0, 45.0))) + ((0.0, 0.0, 1.0),)
 TEXTURE_SIGMA = 3.0  # px: what is blurred away is the texture a patch copy carries
-MAX_SIDE = 256  # the weights are a statistic of the region: a centre crop of this side is enough
+MAX_SIDE = 256  # the weights are a statistic of the region: a crop of this side is enough
 
 
 def _as_map_values(m, values: np.ndarray):
@@ -39,10 +39,11 @@ def map_render_weights(mapset: MapSet, box: Box, known: np.ndarray) -> list[floa
     """One weight per map of ``mapset``: the RMS change of the renders (sRGB, [0, 1]) over the ``known`` pixels of
     ``box`` (bool, the box's shape) when that map is blurred by TEXTURE_SIGMA. A map whose texture does not show
     (or a constant map) gets 0."""
-    ys, xs = box.slices()
     h, w = box.y1 - box.y0, box.x1 - box.x0
-    cy, cx = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
     ch, cw = min(h, MAX_SIDE), min(w, MAX_SIDE)
+    # the centre crop, or a corner's where a large hole leaves the centre with fewer known pixels
+    origins = [((h - ch) // 2, (w - cw) // 2), (0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw)]
+    cy, cx = max(origins, key=lambda o: int(known[o[0]:o[0] + ch, o[1]:o[1] + cw].sum()))
     y0, x0 = box.y0 + cy, box.x0 + cx
     keep = known[cy:cy + ch, cx:cx + cw]
     if not keep.any():
