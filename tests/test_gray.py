@@ -92,3 +92,49 @@ def test_requests_that_name_channels_by_index_run_as_they_are(make_texture):
     five = np.concatenate([gray, gray[:, :, :2]], axis=2)  # a stack of five channels is not an image
     list(GrayAware(SpyEngine(seen)).run(InpaintRequest(five, mask)))
     assert seen == [1, 3, 5]
+
+
+@pytest.fixture
+def near_gray_rgb(make_texture):
+    """A gray texture with a warm cast and a little per-channel noise: nearly gray, not gray."""
+    g = make_texture(48, 48, 1, seed=6)
+    rng = np.random.default_rng(1)
+    img = np.repeat(g, 3, axis=2) + np.array([0.03, 0.0, -0.02]) + rng.uniform(-0.01, 0.01, (48, 48, 3))
+    mask = np.zeros((48, 48), bool)
+    mask[14:34, 12:36] = True
+    return np.clip(img, 0, 1).astype(np.float32), mask
+
+
+@pytest.mark.parametrize("name", default_registry().names())
+def test_every_engine_gives_a_nearly_gray_image_no_colour_its_known_pixels_lack(name, near_gray_rgb):
+    img, mask = near_gray_rgb
+    events = list(default_registry().get(name).run(InpaintRequest(img.copy(), mask, seed=0, **QUICK.get(name, {}))))
+    result = [ev for ev in events if isinstance(ev, Result)][-1]
+    out = result.image
+    assert np.array_equal(out[~mask], img[~mask]) and result.info.get("near_gray") is True
+    chroma = lambda px: px - px.mean(axis=1, keepdims=True)  # noqa: E731
+    known, hole = chroma(img[~mask]), chroma(out[mask])
+    assert (hole >= known.min(axis=0) - 1e-5).all() and (hole <= known.max(axis=0) + 1e-5).all()
+
+
+def test_a_tint_is_pulled_back_to_the_known_chroma_and_colour_images_pass_untouched(near_gray_rgb, make_texture):
+    """An engine that paints the hole green: on a nearly gray image the green goes, the brightness stays; on a
+    colour image nothing is changed."""
+    img, mask = near_gray_rgb
+
+    class GreenEngine:
+        name, capabilities = "green", None
+
+        def run(self, request):
+            out = np.array(request.image, np.float32)
+            out[request.mask] = [0.2, 0.8, 0.2]
+            h, w = out.shape[:2]
+            yield Result(out, Box(0, 0, h, w), 0, {}, base=request.image)
+
+    out = [ev for ev in GrayAware(GreenEngine()).run(InpaintRequest(img.copy(), mask)) if isinstance(ev, Result)][-1]
+    hole = out.image[mask]
+    assert np.allclose(hole.mean(axis=1), 0.4, atol=1e-5)  # brightness kept
+    assert (hole[:, 1] - hole.mean(axis=1)).max() < 0.02  # the green is gone: at most the known pixels' own cast
+    colour = make_texture(48, 48, 3, seed=2)
+    out = [ev for ev in GrayAware(GreenEngine()).run(InpaintRequest(colour.copy(), mask)) if isinstance(ev, Result)][-1]
+    assert np.allclose(out.image[mask], [0.2, 0.8, 0.2]) and "near_gray" not in out.info

@@ -4,6 +4,11 @@ A model run on three equal channels can still put a tint into the hole (a green 
 artist sees at once on a gray plate. So when the known pixels of the first three channels agree within 1/255,
 the engine is run on one gray channel (their mean, plus any further channels such as alpha) and its output --
 previews and results -- is repeated back to three. Known pixels of the result are the request's own, exactly.
+
+An image that is only nearly gray (a toned print, a scan with a faint cast: every known pixel's channels within
+NEAR_GRAY of each other) keeps its colour but gets none that its known pixels do not have: each filled pixel's
+chroma (its channels minus their mean) is pulled towards the known pixels' mean chroma just far enough to lie within
+their range, channel by channel, its brightness kept (``limit_chroma``).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import numpy as np
 from core.engines.base import Engine, Event, InpaintRequest, Preview, Result
 
 GRAY_TOLERANCE = 1.0 / 255.0
+NEAR_GRAY = 0.1  # the largest channel spread of a known pixel for which an image counts as nearly gray
 CHANNEL_OPTIONS = ("seam_channels", "seam_trimmed")  # options that name channels by index
 
 
@@ -44,6 +50,56 @@ def is_gray_in_rows(rows: Iterable[tuple[np.ndarray, np.ndarray]]) -> bool:
     return seen
 
 
+def chroma_range(image: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(lowest, mean, highest) chroma of the known pixels, per channel of the first three, when the image is nearly
+    gray (every known pixel's channels within NEAR_GRAY of each other); None when it is not, or nothing is known."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return None
+    lo, hi, total, count = np.full(3, np.inf), np.full(3, -np.inf), np.zeros(3), 0
+    for y in range(0, image.shape[0], GRAY_ROWS):  # a band at a time: a large image is not copied whole
+        rgb = np.asarray(image[y:y + GRAY_ROWS, :, :3], np.float32)[known[y:y + GRAY_ROWS]]
+        if not len(rgb):
+            continue
+        if float((rgb.max(axis=1) - rgb.min(axis=1)).max()) > NEAR_GRAY:
+            return None
+        chroma = rgb - rgb.mean(axis=1, keepdims=True)
+        lo, hi = np.minimum(lo, chroma.min(axis=0)), np.maximum(hi, chroma.max(axis=0))
+        total, count = total + chroma.sum(axis=0, dtype=np.float64), count + len(chroma)
+    if not count:
+        return None
+    return lo.astype(np.float32), (total / count).astype(np.float32), hi.astype(np.float32)
+
+
+def limit_chroma(pixels: np.ndarray, lo: np.ndarray, centre: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """N x C pixels (C >= 3) whose chroma is pulled towards ``centre`` just far enough to lie within [lo, hi] in
+    each of the first three channels; brightness (the three channels' mean) and further channels are kept."""
+    rgb = pixels[:, :3].astype(np.float32)
+    mean = rgb.mean(axis=1, keepdims=True)
+    off = rgb - mean - centre
+    room = np.where(off > 0, hi - centre, lo - centre)  # how far each channel may go, on its side of the centre
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.abs(off) > 1e-9, room / off, 1.0)
+    scale = np.clip(ratio.min(axis=1, keepdims=True), 0.0, 1.0)
+    out = np.array(pixels, np.float32)
+    out[:, :3] = np.clip(mean + centre + scale * off, 0.0, 1.0)
+    return out
+
+
+def _near_gray_results(events: Iterator[Event], image: np.ndarray, mask: np.ndarray) -> Iterator[Event]:
+    """``events`` with each Result's hole limited to the chroma its known pixels have (see the module docstring)."""
+    span = chroma_range(image, ~mask)
+    try:
+        for ev in events:
+            if span is not None and isinstance(ev, Result):
+                region = np.array(ev.region, np.float32)
+                hole = mask[ev.box.slices()].astype(bool)
+                region[hole] = limit_chroma(region[hole], *span)
+                ev = replace(ev, region=region, info={**ev.info, "near_gray": True})
+            yield ev
+    finally:
+        events.close()
+
+
 def _to_gray(image: np.ndarray) -> np.ndarray:
     return np.concatenate([image[:, :, :3].mean(axis=2, keepdims=True), image[:, :, 3:]], axis=2)
 
@@ -69,9 +125,11 @@ class GrayAware:
         # Images only: RGB or RGBA. A material stack's channels are planned by material mode itself (a gray map
         # counts once there), and its options name channels by index, which one gray channel would shift.
         by_index = any(k in request.options for k in CHANNEL_OPTIONS)
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or mask.shape != image.shape[:2] or by_index \
-                or not (request.gray if request.gray is not None else is_gray(image, mask)):
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or mask.shape != image.shape[:2] or by_index:
             yield from self.engine.run(request)
+            return
+        if not (request.gray if request.gray is not None else is_gray(image, mask)):
+            yield from _near_gray_results(self.engine.run(request), image, mask.astype(bool))
             return
         options = request.options
         if options.get("references"):  # references are learnt from as the image is: gray too
