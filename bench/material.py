@@ -382,6 +382,17 @@ def report(records: list[dict], title: str) -> None:
         print(("PASS " if passed else "FAIL " if passed is False else "---- ") + line)
 
 
+def merged_records(paths: list[str]) -> list[dict]:
+    """The records of saved runs, in order; a later file's record of the same (material, seed, method) replaces
+    an earlier one's, so runs of one method at a time can be put together into one table."""
+    merged: dict[tuple, dict] = {}
+    for path in paths:
+        with open(path) as fh:
+            for r in json.load(fh):
+                merged[(r["material"], r["seed"], r["method"])] = r
+    return list(merged.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "best"])
@@ -393,13 +404,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
     add_option_argument(ap, "init=telea or strength=0.5")
     ap.add_argument("--json", default=str(OUT / "material.json"))
-    ap.add_argument("--tables-from", default="", metavar="JSON",
-                    help="run nothing: print the tables and verdicts of a saved run's JSON")
+    ap.add_argument("--tables-from", default="", metavar="JSON[,JSON...]",
+                    help="run nothing: print the tables and verdicts of saved runs' JSON, merged (a later file's "
+                         "case of the same material, seed and method replaces an earlier one's)")
     args = ap.parse_args(argv)
     if args.tables_from:
-        with open(args.tables_from) as fh:
-            records = json.load(fh)
-        report(records, f"Material repair, from {args.tables_from}")
+        paths = [p for p in args.tables_from.split(",") if p]
+        report(merged_records(paths), f"Material repair, from {', '.join(paths)}")
         return 0
     options = {"cache": False, "preview_every": 0, **parse_options(args.option)}
     runtime.tune_allocator()

@@ -174,3 +174,15 @@ def test_tables_and_verdicts_reprint_from_a_saved_run(tmp_path, capsys):
     assert "| m0 | joint internal | exact | 0.000 | exact | 0.000 |" in out
     assert "| mean of 2 cases | joint internal | 35.000 | 0.100 | exact | 0.000 |" in out
     assert "FAIL (1) joint has the lowest render SWD of joint / telea per map on 1/2" in out
+
+
+def test_tables_merge_saved_runs_a_later_case_replacing_an_earlier(tmp_path):
+    old = records({bm.JOINT: [0.2, 0.3], bm.TELEA: [0.25, 0.25]}, {bm.JOINT: [30.0, 29.0], bm.TELEA: [30.0, 30.0]})
+    new = [dict(r, render_swd=0.1) for r in old if r["method"] == bm.JOINT][:1]  # joint, first case, run again
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(bm.json.dumps(old))
+    b.write_text(bm.json.dumps(new))
+    merged = bm.merged_records([str(a), str(b)])
+    assert len(merged) == len(old)
+    joint = [r["render_swd"] for r in merged if r["method"] == bm.JOINT]
+    assert sorted(joint) == [0.1, 0.3]
