@@ -30,14 +30,19 @@ class SpyEngine:
         yield Result(request.image.copy(), Box(0, 0, h, w), 0, {}, base=request.image)
 
 
+def _hole() -> np.ndarray:
+    """The fixtures' 20 x 24 px hole in a 48 x 48 image."""
+    mask = np.zeros((48, 48), bool)
+    mask[14:34, 12:36] = True
+    return mask
+
+
 @pytest.fixture
 def gray_rgb(make_texture):
     g = make_texture(48, 48, 1, seed=4)
     img = np.repeat(g, 3, axis=2).copy()
     img[:, :, 1] += 0.5 / 255  # within the tolerance: a gray saved by a tool that rounds each channel its own way
-    mask = np.zeros((48, 48), bool)
-    mask[14:34, 12:36] = True
-    return np.clip(img, 0, 1).astype(np.float32), mask
+    return np.clip(img, 0, 1).astype(np.float32), _hole()
 
 
 @pytest.mark.parametrize("name", default_registry().names())
@@ -100,9 +105,7 @@ def near_gray_rgb(make_texture):
     g = make_texture(48, 48, 1, seed=6)
     rng = np.random.default_rng(1)
     img = np.repeat(g, 3, axis=2) + np.array([0.03, 0.0, -0.02]) + rng.uniform(-0.01, 0.01, (48, 48, 3))
-    mask = np.zeros((48, 48), bool)
-    mask[14:34, 12:36] = True
-    return np.clip(img, 0, 1).astype(np.float32), mask
+    return np.clip(img, 0, 1).astype(np.float32), _hole()
 
 
 @pytest.mark.parametrize("name", default_registry().names())

@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.fewshot.esdiff_model import mpt
+
 # The noise level the encoder is told its input has: low, as for a nearly clean image, but inside the range it
 # was trained on (SIGMA_MIN = 0.01).
 FEATURE_SIGMA = 0.02
@@ -45,8 +47,6 @@ class TrainedFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, 3, H, W) in [-1, 1] -> three feature maps."""
-        from core.fewshot.esdiff_model import mpt
-
         net = self.net
         rgb = (x + 1.0) * 0.5  # ESDiff's images are in [0, 1]
         x12 = mpt(rgb, torch.zeros_like(rgb[:, :1]))  # no virtual mask: four copies of the image
