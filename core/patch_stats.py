@@ -130,18 +130,42 @@ def _spread(values: np.ndarray) -> np.ndarray:
 
 DETAIL_LEVELS = 2  # the bands restored: 1/1 and 1/2 scale (the grain); coarser ones carry colour and layout
 DETAIL_MAX_GAIN = 2.5
+DETAIL_MATCHES = ("spread", "capped", "ranks")
+
+
+def _ranked_band(hole: np.ndarray, ring: np.ndarray, max_gain: float) -> np.ndarray:
+    """N x C band values of the hole with each channel's magnitudes mapped, rank for rank, onto the ring's
+    magnitudes (signs kept), each at most ``max_gain`` times its own."""
+    out = np.empty_like(hole)
+    for c in range(hole.shape[1]):
+        mag = np.abs(hole[:, c])
+        ranks = np.empty(len(mag), np.float64)
+        ranks[np.argsort(mag, kind="stable")] = np.linspace(0.0, 1.0, len(mag))
+        target = np.sort(np.abs(ring[:, c]))
+        mapped = np.interp(ranks, np.linspace(0.0, 1.0, len(target)), target)
+        out[:, c] = np.sign(hole[:, c]) * np.minimum(mapped, max_gain * mag)
+    return out
 
 
 def restore_detail(image: np.ndarray, mask: np.ndarray, levels: int = DETAIL_LEVELS, ring: int = 24,
-                   max_gain: float = DETAIL_MAX_GAIN) -> np.ndarray:
+                   max_gain: float = DETAIL_MAX_GAIN, match: str = "spread") -> np.ndarray:
     """``image`` with the detail of its filled hole brought up to its surroundings', band by band.
 
     A PatchMatch fill is a vote: where the copied patches disagree, their average is a low-contrast blend of
     the texture (round pebbles come back grey and flat). On the finest ``levels`` bands of a Laplacian pyramid
-    the hole's interior is scaled so that its typical detail per channel (median absolute deviation, so that a
-    few strong edges in the ring do not turn a flat fill into noise) matches the known ring's -- only ever up,
-    by at most ``max_gain``. The hole's edge (1 px at each level) and the known pixels are left as they are;
-    measurements in docs/engines/internal.md."""
+    the hole's interior is matched to the known ring, per channel:
+
+    - ``"spread"``: scaled so that its typical detail (median absolute deviation, so that a few strong edges in
+      the ring do not turn a flat fill into noise) matches the ring's -- only ever up, by at most ``max_gain``;
+    - ``"capped"``: the same gain, but never more than what brings the band's standard deviation to the ring's,
+      so that a band whose strong edges are already right is not raised with its faint grain;
+    - ``"ranks"``: each value's magnitude mapped onto the ring's distribution of magnitudes, rank for rank, at most
+      ``max_gain`` times its own (up or down).
+
+    The hole's edge (1 px at each level) and the known pixels are left as they are; measurements in
+    docs/engines/internal.md and docs/experiments.md."""
+    if match not in DETAIL_MATCHES:
+        raise ValueError(f"match must be one of {DETAIL_MATCHES}, not {match!r}")
     img = as_hwc(image)
     mask = mask.astype(bool)
     around = ring_around(mask, ring)
@@ -155,8 +179,14 @@ def restore_detail(image: np.ndarray, mask: np.ndarray, levels: int = DETAIL_LEV
         inner = cv2.erode(_level_mask(mask, shape).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         known = _level_mask(around, shape)
         if inner.sum() > 16 and known.sum() > 16:
-            gain = np.clip(_spread(band[known]) / (_spread(band[inner]) + 1e-6), 1.0, max_gain)
-            band[inner] *= gain
+            ring_band, hole_band = band[known], band[inner]
+            if match == "ranks":
+                band[inner] = _ranked_band(hole_band, ring_band, max_gain)
+            else:
+                gain = _spread(ring_band) / (_spread(hole_band) + 1e-6)
+                if match == "capped":
+                    gain = np.minimum(gain, ring_band.std(axis=0) / (hole_band.std(axis=0) + 1e-6))
+                band[inner] *= np.clip(gain, 1.0, max_gain)
         out = _up(out, shape) + band
     result = img.copy()
     result[mask] = np.clip(out[mask], 0.0, 1.0)

@@ -392,3 +392,27 @@ def test_cli_in_process_gray16(tmp_path, write_mask, capsys):
     assert result.dtype == np.uint16 and result.shape == (40, 48, 1)
     np.testing.assert_array_equal(result[~mask], gray[~mask])
     assert (result[mask] != gray[mask]).any()
+
+
+def _feature(img: np.ndarray, y: int, x: int, ring_value: float) -> None:
+    """A bright pixel whose 3 x 3 neighbours are dark, with a square of ``ring_value`` 2 px around it."""
+    img[y - 2:y + 3, x - 2:x + 3] = ring_value
+    img[y - 1:y + 2, x - 1:x + 2] = 0.0
+    img[y, x] = 1.0
+
+
+def test_the_stacks_correspondence_tells_pixels_apart_by_their_wider_surroundings():
+    """Two known pixels whose 3 x 3 neighbourhoods are the same, told apart only 2 px out. The hole's pixel looks
+    like the lower one: with the coarse neighbourhood (what a stack's one correspondence uses) it is matched
+    there; on 3 x 3 alone the two tie and the search takes the first."""
+    img = np.zeros((48, 48, 1), np.float32)
+    _feature(img, 8, 24, 0.2)  # above: first in raster order
+    _feature(img, 40, 24, 0.8)  # below
+    _feature(img, 24, 24, 0.8)  # in the filled hole: like the one below
+    hole = np.zeros((48, 48), bool)
+    hole[20:29, 20:29] = True
+    at = int(np.flatnonzero(hole.ravel() == 1).tolist().index(24 * 48 + 24))  # the feature's index among hole pixels
+    plain = patchmatch._nearest_known(img, hole, ~hole, seed=0)
+    coarse = patchmatch._nearest_known(img, hole, ~hole, seed=0, coarse=patchmatch.STACK_COARSE_STEP)
+    assert (plain[0][at], plain[1][at]) == (8, 24)
+    assert (coarse[0][at], coarse[1][at]) == (40, 24)

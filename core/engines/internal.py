@@ -326,7 +326,7 @@ class InternalEngine(RegionEngine):
                     break
                 yield Progress("start", done, total, f"PatchMatch fill {done} of {total}")
             if opts.detail == "start":
-                raw_starts = [restore_detail(g, hole) for g in raw_starts]
+                raw_starts = [restore_detail(g, hole, match=opts.detail_match) for g in raw_starts]
             guesses = [job.tensor(normalise(g, np.zeros(g.shape[:2], bool))) for g in raw_starts]
             yield job.preview(to_region(guesses[0][0]), "start", 1, 1)
             yield Progress("start", variants, variants, start_title(start.init))
@@ -369,7 +369,7 @@ class InternalEngine(RegionEngine):
                                                    std_t, init, to_region)
         regions = [to_region(final[v]) for v in range(variants)]
         if opts.detail == "final":
-            regions = [restore_detail(r, hole) for r in regions]
+            regions = [restore_detail(r, hole, match=opts.detail_match) for r in regions]
         if plan.lowrank_rounds > 0:
             x = torch.from_numpy(np.ascontiguousarray(np.stack(regions).transpose(0, 3, 1, 2))).to(device)
             x = yield from refine_events(x, x, job.tensor(hole, pad=False),
