@@ -93,7 +93,8 @@ class InternalOptions(SeamOptions):
         "start", "bring the fill's fine detail up to its surroundings' (core.patch_stats.restore_detail): on the "
                  "start, on the result, or not at all")
     detail_match: Literal["spread", "capped", "ranks"] = option(
-        "spread", "how the detail step matches the hole's detail to its surroundings' (core.patch_stats.restore_detail)")
+        "spread", "how the detail step matches the hole's detail to its surroundings' "
+                  "(core.patch_stats.restore_detail)")
     source: np.ndarray | None = option(None, "bool H x W sampling area: training crops and PatchMatch patches come "
                                              "only from there (core.engines.train_set)")
     references: tuple | None = option(None, "images of the same channel count to learn from as well")
