@@ -413,6 +413,6 @@ def test_the_stacks_correspondence_tells_pixels_apart_by_their_wider_surrounding
     hole[20:29, 20:29] = True
     at = int(np.flatnonzero(hole.ravel() == 1).tolist().index(24 * 48 + 24))  # the feature's index among hole pixels
     plain = patchmatch._nearest_known(img, hole, ~hole, seed=0)
-    coarse = patchmatch._nearest_known(img, hole, ~hole, seed=0, coarse=patchmatch.STACK_COARSE_STEP)
+    coarse = patchmatch._nearest_known(img, hole, ~hole, seed=0, coarse=patchmatch.STACK_COARSE_STEPS)
     assert (plain[0][at], plain[1][at]) == (8, 24)
     assert (coarse[0][at], coarse[1][at]) == (40, 24)

@@ -66,9 +66,9 @@ MIN_CANDIDATES = 2048
 STACK_PAIR_BUDGET = 400_000_000
 CHUNK_PAIRS = 16_000_000
 # A stack's one correspondence also compares each pixel's surroundings 2 px apart, blurred (_nearest_known's
-# ``coarse``): seeds 0-1 of bench.material, PatchMatch's joint fill, render SWD 0.091 -> 0.087 (metal 0.115 ->
+# ``coarse`` steps): seeds 0-1 of bench.material, PatchMatch's joint fill, render SWD 0.091 -> 0.087 (metal 0.115 ->
 # 0.103, rock 0.091 -> 0.085), low-pass PSNR 32.26 -> 32.28 dB (docs/material.md).
-STACK_COARSE_STEP = 2
+STACK_COARSE_STEPS = (2,)
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # The regularity guide's weight against the patch distance. Measured on the 15 texture and 6 Kodak centre boxes
 # (docs/engines/internal.md, "Lattice-guided starts"): 0.1 and 0.25 lowered the boxes' patch SWD alike, 0.25
@@ -162,11 +162,11 @@ def _coarse(img: np.ndarray, step: int) -> np.ndarray:
 
 
 def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
-                   seed: int, budget: int = PAIR_BUDGET, coarse: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   seed: int, budget: int = PAIR_BUDGET, coarse: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """For each hole pixel (in ``np.nonzero(hole)`` order), the coordinates of the ``allowed`` pixel whose
-    3 x 3 neighbourhood in the filled guide is nearest (squared distance); with ``coarse`` > 0, the neighbourhood
-    also holds 3 x 3 pixels ``coarse`` px apart of the guide blurred to that scale, so that a pixel is matched
-    with where it lies in the larger structure too. Brute force, on a subsample when the hole times the
+    3 x 3 neighbourhood in the filled guide is nearest (squared distance); for each step in ``coarse``, the
+    neighbourhood also holds 3 x 3 pixels that many px apart of the guide blurred to that scale, so that a pixel
+    is matched with where it lies in the larger structure too. Brute force, on a subsample when the hole times the
     candidates exceeds ``budget`` pairs."""
     near_hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     cand = allowed & ~near_hole  # neighbourhoods of real pixels only
@@ -180,10 +180,10 @@ def _nearest_known(filled8: np.ndarray, hole: np.ndarray, allowed: np.ndarray,
         cy, cx = cy[pick], cx[pick]
     known = _features(filled8, cy, cx)
     query = _features(filled8, qy, qx)
-    if coarse > 0:
-        blurred = _coarse(filled8, coarse)
-        known = np.concatenate([known, _features(blurred, cy, cx, coarse)], axis=1)
-        query = np.concatenate([query, _features(blurred, qy, qx, coarse)], axis=1)
+    for step in coarse:
+        blurred = _coarse(filled8, step)
+        known = np.concatenate([known, _features(blurred, cy, cx, step)], axis=1)
+        query = np.concatenate([query, _features(blurred, qy, qx, step)], axis=1)
     known_sq = (known * known).sum(axis=1)
     best = np.empty(len(qy), np.int64)
     rows = max(1, min(1024, CHUNK_PAIRS // max(len(cy), 1)))
@@ -313,7 +313,7 @@ class _Job:
             layer = query[:, :, g]
             layer[hole] = values
             query[:, :, g] = layer
-        sy, sx = _nearest_known(query * self.map_weight, hole, allowed, seed, STACK_PAIR_BUDGET, STACK_COARSE_STEP)
+        sy, sx = _nearest_known(query * self.map_weight, hole, allowed, seed, STACK_PAIR_BUDGET, STACK_COARSE_STEPS)
         region = np.array(crop, np.float32)
         region[self.hole] = _voted(pixels, hole, allowed, sy, sx)
         return restore_detail(region, self.hole)  # what the vote averaged away, band by band
