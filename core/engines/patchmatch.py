@@ -66,8 +66,8 @@ MIN_CANDIDATES = 2048
 STACK_PAIR_BUDGET = 400_000_000
 CHUNK_PAIRS = 16_000_000
 # A stack's one correspondence also compares each pixel's surroundings 2 px apart, blurred (_nearest_known's
-# ``coarse`` steps): seeds 0-1 of bench.material, PatchMatch's joint fill, render SWD 0.091 -> 0.087 (metal 0.115 ->
-# 0.103, rock 0.091 -> 0.085), low-pass PSNR 32.26 -> 32.28 dB (docs/material.md).
+# ``coarse`` steps): bench.material's 15 cases, render low-pass PSNR / SWD 31.84 / 0.093 -> 31.86 / 0.091 for
+# PatchMatch's joint fill, 31.67 / 0.091 -> 31.74 / 0.088 for the internal engine's (docs/material.md).
 STACK_COARSE_STEPS = (2,)
 _NEIGHBOURS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # The regularity guide's weight against the patch distance. Measured on the 15 texture and 6 Kodak centre boxes
