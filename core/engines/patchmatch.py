@@ -147,11 +147,11 @@ def _guide(crop: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, float, floa
     return np.ascontiguousarray(guide), lo, span
 
 
-def _features(img8: np.ndarray, ys: np.ndarray, xs: np.ndarray, step: int = 1) -> np.ndarray:
-    """The 3 x 3 neighbourhoods (``step`` px apart) of the pixels (ys, xs) of an image, as float rows (edges
-    clamped)."""
-    h, w = img8.shape[:2]
-    cols = [img8[np.clip(ys + step * dy, 0, h - 1), np.clip(xs + step * dx, 0, w - 1)] for dy, dx in _NEIGHBOURS]
+def _features(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, step: int = 1) -> np.ndarray:
+    """The 3 x 3 neighbourhoods (``step`` px apart) of the pixels (ys, xs) of an image (8-bit or float), as float
+    rows (edges clamped)."""
+    h, w = img.shape[:2]
+    cols = [img[np.clip(ys + step * dy, 0, h - 1), np.clip(xs + step * dx, 0, w - 1)] for dy, dx in _NEIGHBOURS]
     return np.concatenate(cols, axis=1).astype(np.float32)
 
 

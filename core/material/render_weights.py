@@ -17,7 +17,7 @@ import numpy as np
 from core.io import ImageData, to_float
 from core.masks import Box
 from core.material.mapset import MapSet
-from core.material.shading import render
+from core.material.shading import render, shading_inputs
 
 # Lights from eight sides at 30 degrees above the surface, and one from straight above: the light a texture artist
 # may put anywhere, not the benchmark's four.
@@ -50,13 +50,13 @@ def map_render_weights(mapset: MapSet, box: Box, known: np.ndarray) -> list[floa
         return [0.0] * len(mapset.maps)
     near = Box(y0, x0, y0 + ch, x0 + cw)
     maps = [_as_map_values(m, to_float(m.image, near)) for m in mapset.maps]
-    crop = MapSet(maps, mapset.folder)
+    crop = shading_inputs(MapSet(maps, mapset.folder))  # decoded once for all the lights
     base = [render(crop, light)[keep] for light in SENSITIVITY_LIGHTS]
     weights = []
     for j, m in enumerate(maps):
         v = m.values()
         blurred = cv2.GaussianBlur(v, (0, 0), TEXTURE_SIGMA, borderType=cv2.BORDER_REFLECT)
-        flat = MapSet([*maps[:j], _as_map_values(m, blurred), *maps[j + 1:]], mapset.folder)
+        flat = shading_inputs(MapSet([*maps[:j], _as_map_values(m, blurred), *maps[j + 1:]], mapset.folder))
         sq = [np.mean((render(flat, light)[keep] - b) ** 2) for light, b in zip(SENSITIVITY_LIGHTS, base)]
         weights.append(float(np.sqrt(np.mean(sq))))
     return weights
