@@ -615,6 +615,42 @@ def test_a_repaired_start_keeps_the_starts_grain_and_the_repairs_layout():
     assert (out - ramp)[inner].abs().mean() < 0.1 and out[..., 4:-4, -6].mean() > out[..., 4:-4, 5].mean() + 0.5
 
 
+def test_a_repaired_start_keeps_the_starts_colour_and_the_repairs_finer_bands():
+    torch.manual_seed(0)
+    start = 0.4 + 0.05 * torch.randn(1, 3, 48, 48)
+    hole = torch.zeros(1, 1, 48, 48)
+    hole[..., 12:36, 10:38] = 1.0
+    stripes = 0.2 * torch.sin(torch.arange(48.0) * 2.1).view(1, 1, 1, 48)  # a repair at a 3-px period
+    drift = torch.tensor([0.0, 0.15, 0.08]).view(1, 3, 1, 1)  # a model's colour drift, as on whole photos
+    fill = start + hole * (stripes + drift)
+    out = internal.with_start_colour(fill, start, hole)
+    inside = hole[0, 0] > 0
+    mean_change = (out - start)[0][:, inside].mean(dim=1)
+    assert float(mean_change.abs().max()) < 0.01  # the drift is taken back, up to the hole's edge
+    edge = (out - start)[0, :, 12, 10:38].mean(dim=1)
+    assert float(edge.abs().max()) < 0.03
+    kept = (out - start)[0, 0][inside]
+    assert float(torch.corrcoef(torch.stack([kept, stripes.expand(1, 1, 48, 48)[0, 0][inside]]))[0, 1]) > 0.9
+    assert torch.equal(out[..., ~inside], fill[..., ~inside])  # known pixels as they were
+
+
+@needs_patchmatch
+def test_an_untrained_models_repair_keeps_the_colour_of_its_patchmatch_start(image48, mask48):
+    def run(**opts):
+        start, result = None, None
+        for ev in make_engine().run(request_for(image48, mask48, train_steps=1, options=dict(QUICK, **opts))):
+            if isinstance(ev, Preview) and ev.stage == "start" and start is None:
+                start = image48.copy()
+                start[ev.box.slices()] = ev.image
+            if isinstance(ev, Result):
+                result = ev.image
+        return np.abs((result - start)[mask48].mean(axis=0)).max()
+
+    drift = run(keep_colour=False, strength=0.3)
+    assert drift > 0.02  # one training step: the repair is far off the start's colour
+    assert run(strength=0.3) < drift / 4
+
+
 @needs_patchmatch
 def test_the_patch_recipe_samples_at_most_five_ddrm_steps_unless_asked(image48, mask48):
     """balanced's 25 DDRM steps let the repair of a PatchMatch start drift (docs/engines/internal.md, Presets): the

@@ -87,6 +87,8 @@ class InternalOptions(SeamOptions):
     t_max: int | None = option(None, "train only timesteps below this; None = just above strength x T for the "
                                      "patch recipe, all for noise", lo=2, hi=T)
     keep_grain: bool = option(True, "keep a start's finest band in the result (with_finest_band)")
+    keep_colour: bool = option(True, "keep a start's colour: take back the model's change above a blur of "
+                                      "COLOUR_SIGMA px (with_start_colour)")
     candidates: int | None = option(None, "PatchMatch fills ranked for each variant's start (first_guesses); "
                                           "None = the preset's", lo=1, hi=64)
     detail: Literal["start", "final", "off"] = option(
