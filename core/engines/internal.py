@@ -468,8 +468,9 @@ def register(registry) -> None:
     caps = Capabilities(
         title="Internal diffusion (learns from this image)",
         description="Trains a 165k-parameter diffusion UNet on the open image. On holes it starts from the best "
-                    "of several content-aware fills (PatchMatch), restores their faded detail and repairs them with "
-                    "the model: better textured than PatchMatch, keeps its colours within about 0.4 dB. Learns only "
+                    "of several content-aware fills (PatchMatch), restores their faded detail and repairs where the "
+                    "copied patches meet with the model, keeping the fill's colours: better textured than PatchMatch "
+                    "on small images and crops, about as good on whole photos with holes far apart. Learns only "
                     "from the sampling area and reference images when you give them. Scattered missing pixels (dust) "
                     "get their own recipe. About 20-30 s (fast) to a minute (balanced) on a 2-core CPU.",
         trains_per_image=True,
