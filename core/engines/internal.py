@@ -142,8 +142,9 @@ def with_start_colour(fill: torch.Tensor, start: torch.Tensor, hole: torch.Tenso
     """``fill`` less the low band (above a ``sigma`` blur) of how it differs from ``start`` in the hole (B, 1, H, W,
     1 = fill). A model trained for a few hundred steps on a whole photo drifts in colour (a pale blob on a wood
     floor, a pink one on a white wall, docs/engines/internal.md), while a PatchMatch start is made of the image's
-    own pixels, already the colour of where they came from: the model's repair keeps the bands between, where
-    copied patches meet. The change is averaged over hole pixels only, so it is taken back up to the hole's edge."""
+    own pixels, already the colour of where they came from: the model's repair keeps the bands between the grain
+    (with_finest_band) and ``sigma``, where copied patches meet. The change is averaged over hole pixels only, so
+    it is taken back up to the hole's edge."""
     change = (fill - start) * hole
     weight = _blur(hole.expand(-1, 1, -1, -1).contiguous(), sigma).clamp_min(1e-3)
     return fill - hole * _blur(change, sigma) / weight
@@ -470,7 +471,7 @@ def register(registry) -> None:
         description="Trains a 165k-parameter diffusion UNet on the open image. On holes it starts from the best "
                     "of several content-aware fills (PatchMatch), restores their faded detail and repairs where the "
                     "copied patches meet with the model, keeping the fill's colours: better textured than PatchMatch "
-                    "on small images and crops, about as good on whole photos with holes far apart. Learns only "
+                    "on small images and crops, a little behind it on whole photos with holes far apart. Learns only "
                     "from the sampling area and reference images when you give them. Scattered missing pixels (dust) "
                     "get their own recipe. About 20-30 s (fast) to a minute (balanced) on a 2-core CPU.",
         trains_per_image=True,
