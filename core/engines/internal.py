@@ -50,9 +50,10 @@ MIN_SIDE = 16
 # way (docs/engines/internal.md).
 SKIP_ABOVE_CHANNELS = 4
 GRAIN_SIGMA = 1.0  # px: the band below this blur is the grain a repaired start keeps
-# px: what the model changes of a start above this blur is taken back (with_start_colour). Measured on whole Kodak
-# photos with several holes (bench.full_size): 3 and 6 px scored alike, 12 px kept more of the drift.
-COLOUR_SIGMA = 6.0
+# px: what the model changes of a start above this blur is taken back (with_start_colour). On whole Kodak photos
+# (bench.full_size) 3 px scored a little better than 6 px and left no dark rim along an ellipse's edge; 12 px kept
+# more of the drift; on bench.quality's crops 3 and 6 px were level (docs/engines/internal.md).
+COLOUR_SIGMA = 3.0
 
 
 def train_margin(box: Box) -> int:
