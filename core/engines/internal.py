@@ -147,7 +147,7 @@ def with_start_colour(fill: torch.Tensor, start: torch.Tensor, hole: torch.Tenso
     (with_finest_band) and ``sigma``, where copied patches meet. The change is averaged over hole pixels only, so
     it is taken back up to the hole's edge."""
     change = (fill - start) * hole
-    weight = _blur(hole.expand(-1, 1, -1, -1).contiguous(), sigma).clamp_min(1e-3)
+    weight = _blur(hole, sigma).clamp_min(1e-3)
     return fill - hole * _blur(change, sigma) / weight
 
 
