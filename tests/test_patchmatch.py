@@ -234,6 +234,30 @@ def test_source_on_texture_copies_only_source_pixels():
 
 
 @needs_library
+def test_a_source_that_rings_the_hole_blocks_only_what_lies_beyond_the_gap():
+    """A red block from a few px beside the hole, outside the sampling area: it is never copied, and the pixels
+    of it within SOURCE_GAP of the hole stay as context (not blocked, not filled) rather than a blocked edge,
+    which the library fills worse."""
+    img = texture(96, 128, 3, seed=8)
+    mask = _box(96, 128, 32, 32, 64, 64)
+    img[16:80, 68:110] = (0.9, 0.05, 0.05)  # 4 px right of the hole
+    source = np.ones((96, 128), bool)
+    source[16:80, 68:110] = False
+    job = patchmatch._Job.prepare(img, mask, source)
+    assert not job.recopy and np.array_equal(job.lib_hole.astype(bool), job.hole)
+    ys, xs = job.box.slices()
+    beside = np.zeros((96, 128), bool)
+    g = patchmatch.SOURCE_GAP
+    beside[32 - g:64 + g, 68:64 + g] = True  # the block's columns within the gap, beside the hole
+    assert not job.blocked[beside[ys, xs]].any()
+    assert job.blocked[(~source & ~beside)[ys, xs]].all()
+    for seed in range(3):
+        result = patchmatch_fill(img, mask, source=source, seed=seed)
+        _exact_known(result, img, mask)
+        assert (result[mask][:, 0] - result[mask][:, 1] < 0.5).all()  # no red copied in
+
+
+@needs_library
 def test_references_are_copied_from():
     """A sampling area of flat colour and a reference of the image's texture: the fill takes the texture."""
     img = texture(96, 96, 3, seed=3)
