@@ -1,6 +1,7 @@
 """Does pointing the model at the right material pay? Fills with and without a sampling area and a reference.
 
     python -m bench.teaching [--textures 4] [--kodak 2] [--preset fast] [--size 256] [--methods A,B]
+                             [--seeds 0,1,2]
 
 Cases where the hole's own neighbourhood is a poor teacher, built from ../shared/data:
 - ``pasted``: a patch of another image pasted right beside the hole (a person standing next to the wall);
@@ -10,7 +11,8 @@ Cases where the hole's own neighbourhood is a poor teacher, built from ../shared
 The truth in the hole is always the first texture. Methods: PatchMatch and the internal engine, each without
 and with the sampling area, and each with a reference image -- another crop of the same texture file, away from
 the case's crop -- instead. Figures as bench.quality (hole PSNR, low-pass PSNR, patch SWD) and
-seconds; a contact sheet at bench/out/teaching_sheet.png.
+seconds, each the mean over ``--seeds`` (the seed of the fill and of the model); a contact sheet of the first
+seed's fills at bench/out/teaching_sheet.png.
 """
 from __future__ import annotations
 
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kodak", type=int, default=2)
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds; every figure is the mean over them (one "
+                                                  "fill is noisy: a texture's SWD moves by about 0.02 between seeds)")
     ap.add_argument("--methods", default="", help="comma-separated method names to run (default: all)")
     args = ap.parse_args(argv)
     runtime.tune_allocator()
@@ -96,22 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     engine = InternalEngine(default_registry().capabilities("internal"), cache=ModelCache(None))
     cases = make_cases("textures", args.textures, args.size) + make_cases("kodak", args.kodak, args.size)
 
-    def internal(case, **options) -> np.ndarray:
-        req = InpaintRequest(case["image"].copy(), case["mask"], seed=args.seed, preset=args.preset,
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    def internal(case, seed, **options) -> np.ndarray:
+        req = InpaintRequest(case["image"].copy(), case["mask"], seed=seed, preset=args.preset,
                              options={"cache": False, "preview_every": 0, **options})
         return last_result(engine.run(req)).image
 
     methods = {
-        "patchmatch": lambda cs: patchmatch_fill(cs["image"], cs["mask"], seed=args.seed),
-        "patchmatch + area": lambda cs: patchmatch_fill(cs["image"], cs["mask"], seed=args.seed,
-                                                        source=cs["source"]),
-        "patchmatch + reference": lambda cs: (patchmatch_fill(cs["image"], cs["mask"], seed=args.seed,
-                                                              references=[cs["reference"]])
-                                              if cs["reference"] is not None else None),
-        f"internal-{args.preset}": lambda cs: internal(cs),
-        f"internal-{args.preset} + area": lambda cs: internal(cs, source=cs["source"]),
-        f"internal-{args.preset} + reference": lambda cs: (internal(cs, references=[cs["reference"]])
-                                                           if cs["reference"] is not None else None),
+        "patchmatch": lambda cs, seed: patchmatch_fill(cs["image"], cs["mask"], seed=seed),
+        "patchmatch + area": lambda cs, seed: patchmatch_fill(cs["image"], cs["mask"], seed=seed,
+                                                              source=cs["source"]),
+        "patchmatch + reference": lambda cs, seed: (patchmatch_fill(cs["image"], cs["mask"], seed=seed,
+                                                                    references=[cs["reference"]])
+                                                    if cs["reference"] is not None else None),
+        f"internal-{args.preset}": lambda cs, seed: internal(cs, seed),
+        f"internal-{args.preset} + area": lambda cs, seed: internal(cs, seed, source=cs["source"]),
+        f"internal-{args.preset} + reference": lambda cs, seed: (internal(cs, seed, references=[cs["reference"]])
+                                                                 if cs["reference"] is not None else None),
     }
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",")]
@@ -124,15 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         truth, mask = cs["truth"], cs["mask"]  # the image itself: only its hole is measured
         row = {"input": show_hole(cs["image"], mask)}
         for name, fill in methods.items():
-            with Timer() as tm:
-                res = fill(cs)
-            if res is None:
+            runs = []
+            for seed in seeds:
+                with Timer() as tm:
+                    res = fill(cs, seed)
+                if res is None:
+                    break
+                runs.append(dict(seconds=tm.seconds, psnr=hole_psnr(res, truth, mask),
+                                 lowpass=lowpass_psnr(res, truth, mask), swd=patch_swd(res, truth, mask)))
+                row.setdefault(name, res)  # the sheet shows the first seed's fill
+            if not runs:
                 continue
-            rec = dict(kind=cs["kind"], image=cs["name"], method=name, seconds=tm.seconds,
-                       psnr=hole_psnr(res, truth, mask), lowpass=lowpass_psnr(res, truth, mask),
-                       swd=patch_swd(res, truth, mask))
+            rec = dict(kind=cs["kind"], image=cs["name"], method=name,
+                       **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]})
             records.append(rec)
-            row[name] = res
             print(f"  {cs['kind']:6s} {cs['name']:14s} {name:28s} PSNR {rec['psnr']:6.2f}  low-pass "
                   f"{rec['lowpass']:6.2f}  SWD {rec['swd']:.3f}  {rec['seconds']:5.1f} s", flush=True)
         row["truth"] = truth
@@ -147,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        for k in ("psnr", "lowpass", "swd", "seconds")])
     print()
     print_table(["case", "method", "n", "hole PSNR", "low-pass PSNR", "patch SWD", "s/image"], table,
-                title=f"Sampling area and reference, {args.size}x{args.size} ({time.strftime('%Y-%m-%d %H:%M')}, "
+                title=f"Sampling area and reference, {args.size}x{args.size}, seeds {args.seeds} "
+                      f"({time.strftime('%Y-%m-%d %H:%M')}, "
                       f"{runtime.physical_cores()} cores)")
 
     def by_case(method):

@@ -60,6 +60,9 @@ def test_train_set_with_a_source_learns_only_from_it():
     assert teach.own_known().max() < 0.5  # only the dark stripes
     sites = teach.sites(16)
     assert (sites.x + 16 <= 28 + 8).all()  # no crop is mostly in the bright half
+    # a crop's part outside the area is hidden from the model like the hole: neither context nor taught
+    ys, xs = teach.box.slices()
+    np.testing.assert_array_equal(teach.holes[0], (mask | ~source)[ys, xs])
 
 
 def test_a_source_steers_the_fill(monkeypatch):
