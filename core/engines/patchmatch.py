@@ -62,7 +62,7 @@ MIN_SOURCE_CONTEXT = 0.25
 # cost D006's weave 0.074 -> 0.104 of patch SWD on bench.teaching). So where the ring is mostly source (at least
 # OPEN_RING_SHARE), the pixels outside the source within SOURCE_GAP px of the hole stay as unblocked context, and
 # only those beyond are blocked: bench.teaching's PatchMatch + area, 10 seeds, mean SWD 0.134 -> 0.127, with no
-# more copies from that band than the blocked version's (docs/experiments.md).
+# more copies from that band than the blocked version's (docs/engines/internal.md, "What the model learns from").
 OPEN_RING_SHARE = 0.75
 SOURCE_GAP = 8
 # Nearest-neighbour search for the channels the library does not see: at most this many (hole pixel, candidate)
