@@ -54,14 +54,14 @@ from core.patch_stats import restore_detail, texture_mismatch
 
 PATCH_SIZE = 5  # the library's patch radius: it compares 11 x 11 patches
 RING = PATCH_SIZE  # with a source: context kept around the hole (px), a patch radius
-# With a source that makes up at least this share of that ring, the ring's other pixels join the library's hole
-# (filled, never copied) and the library copies from the source alone: a fill of the library's own quality. Below
-# it, the hole would lose its context, so the ring stays and every hole pixel is re-copied from the source.
+# With a source that makes up at least this share of that ring (and less than OPEN_RING_SHARE), the ring's other
+# pixels join the library's hole (filled, never copied) and the library copies from the source alone. Below it,
+# the hole would lose its context, so the ring stays and every hole pixel is re-copied from the source.
 MIN_SOURCE_CONTEXT = 0.25
 # The library's global mask harms the fill where it comes close to the hole (a large blocked area beside a hole
 # cost D006's weave 0.074 -> 0.104 of patch SWD on bench.teaching). So where the ring is mostly source (at least
 # OPEN_RING_SHARE), the pixels outside the source within SOURCE_GAP px of the hole stay as unblocked context, and
-# only those beyond are blocked: bench.teaching's PatchMatch + area, 10 seeds, mean SWD 0.134 -> 0.127, with no
+# only those beyond are blocked: bench.teaching's PatchMatch + area, 10 seeds, mean SWD 0.134 -> 0.128, with no
 # more copies from that band than the blocked version's (docs/engines/internal.md, "What the model learns from").
 OPEN_RING_SHARE = 0.75
 SOURCE_GAP = 8
