@@ -10,12 +10,12 @@ PSNR, patch SWD) and seconds; a contact sheet of every hole at bench/out/full_si
 from __future__ import annotations
 
 import argparse
-import time
 
 import cv2
 import numpy as np
 
-from bench.common import DATA, OUT, add_option_argument, contact_sheet, hole_psnr, parse_options, print_table, show_hole
+from bench.common import (DATA, OUT, Timer, add_option_argument, contact_sheet, hole_psnr, parse_options, print_table,
+                          show_hole)
 from bench.metrics import lowpass_psnr, patch_swd
 from core.engines.base import InpaintRequest, last_result
 from core.engines.internal import InternalEngine
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         mask = painted_mask(image.shape[0], image.shape[1], 100 + int(i))
         results = {}
         for method in methods:
-            t0 = time.perf_counter()
-            results[method] = out = run(method, image, mask)
-            rec = dict(image=files[i].stem, method=method, seconds=time.perf_counter() - t0,
+            with Timer() as tm:
+                results[method] = out = run(method, image, mask)
+            rec = dict(image=files[i].stem, method=method, seconds=tm.seconds,
                        psnr=hole_psnr(out, image, mask), lowpass=lowpass_psnr(out, image, mask),
                        swd=patch_swd(out, image, mask))
             records.append(rec)
